@@ -1,0 +1,350 @@
+//! The use cases: place, get, list, cancel, confirm, and the outbox relay.
+//!
+//! Invariant: an order that `place` acknowledges always gets its
+//! `OrderPlaced` event. The order is stored with an outbox mark in the same
+//! write; the event is published at once and the mark cleared; when
+//! publishing fails, the mark stays and `relay` publishes it later.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cursor::{ListCursor, PageLimit};
+use crate::error::{Field, FieldError, OrderError};
+use crate::event::{EventKind, OrderEvent};
+use crate::idempotency::{IdempotencyKey, IdempotencyRecord, RequestHash};
+use crate::order::{Confirmation, Order};
+use crate::ports::{
+    Clock, CreateOutcome, EventPublisher, IdGenerator, OrderPage, OrderRepository,
+    PublishError, RepositoryError,
+};
+use crate::values::{CustomerId, LineItem, LineItems, OrderId, ProductId, Quantity};
+
+/// One requested line, as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineItemInput {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+/// A request to place an order, as it arrived: `place` validates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    pub customer_id: String,
+    pub items: Vec<LineItemInput>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Why an event was left marked for the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("publishing failed")]
+    Publish(#[source] PublishError),
+    #[error("the event was published but its mark could not be cleared")]
+    ClearMark(#[source] RepositoryError),
+}
+
+/// What became of the event a change produced.
+#[derive(Debug)]
+pub enum Delivery {
+    Published,
+    /// The event is still marked; the relay will publish it (again).
+    Deferred(DeliveryError),
+    /// Nothing to deliver: the request changed nothing.
+    Unchanged,
+}
+
+#[derive(Debug)]
+pub struct Placed {
+    pub order: Order,
+    /// True when an idempotency key matched an earlier request.
+    pub replayed: bool,
+    pub delivery: Delivery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayReport {
+    pub published: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceConfig {
+    /// How long an idempotency key stays bound to its first request.
+    pub idempotency_ttl: Duration,
+    /// How many times a change is retried when the order changed under it.
+    pub max_attempts: u32,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// The use cases, over the four ports. Cheap to clone.
+#[derive(Clone)]
+pub struct OrderService {
+    repo: Arc<dyn OrderRepository>,
+    events: Arc<dyn EventPublisher>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    config: ServiceConfig,
+}
+
+impl std::fmt::Debug for OrderService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn repository_error(err: RepositoryError) -> OrderError {
+    match err {
+        RepositoryError::NotFound => OrderError::NotFound,
+        RepositoryError::IdempotencyKeyReused => OrderError::IdempotencyKeyReused,
+        RepositoryError::VersionConflict | RepositoryError::AlreadyExists => OrderError::Conflict,
+        RepositoryError::Unavailable(source) => OrderError::Unavailable(source),
+        RepositoryError::Unexpected(source) => OrderError::Unexpected(source),
+    }
+}
+
+impl OrderService {
+    pub fn new(
+        repo: Arc<dyn OrderRepository>,
+        events: Arc<dyn EventPublisher>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        config: ServiceConfig,
+    ) -> Self {
+        Self {
+            repo,
+            events,
+            clock,
+            ids,
+            config,
+        }
+    }
+
+    /// Validates and stores a new order, then publishes `OrderPlaced`.
+    ///
+    /// Every invalid field is reported at once, and nothing is stored or
+    /// published then. A failure to publish does not fail the request: the
+    /// order is stored and marked, and the relay publishes it.
+    pub async fn place(&self, request: PlaceOrder) -> Result<Placed, OrderError> {
+        let (customer, items, key) = validate(request)?;
+        let now = self.clock.now();
+        let order = Order::place(self.ids.next_order_id(), customer, items, now);
+        let record = key.map(|key| IdempotencyRecord {
+            key,
+            request_hash: RequestHash::of_order_request(order.customer_id(), order.items()),
+            expires_at: now.plus(self.config.idempotency_ttl),
+        });
+        match self.repo.create(&order, record).await.map_err(repository_error)? {
+            CreateOutcome::Replayed(original) => Ok(Placed {
+                order: original,
+                replayed: true,
+                delivery: Delivery::Unchanged,
+            }),
+            CreateOutcome::Created => {
+                let delivery = self.deliver(&order, EventKind::OrderPlaced).await;
+                Ok(Placed {
+                    order,
+                    replayed: false,
+                    delivery,
+                })
+            }
+        }
+    }
+
+    pub async fn get(&self, id: &OrderId) -> Result<Order, OrderError> {
+        self.repo
+            .get(id)
+            .await
+            .map_err(repository_error)?
+            .ok_or(OrderError::NotFound)
+    }
+
+    /// A page of the customer's orders, newest first, and the cursor of the
+    /// next page when there may be one.
+    pub async fn list(
+        &self,
+        customer: &CustomerId,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Order>, Option<String>), OrderError> {
+        let after = cursor
+            .map(|raw| ListCursor::decode(raw, customer))
+            .transpose()?;
+        let OrderPage { orders, next } = self
+            .repo
+            .list_by_customer(customer, limit, after)
+            .await
+            .map_err(repository_error)?;
+        let next = next.map(|position| ListCursor::encode(customer, &position));
+        Ok((orders, next))
+    }
+
+    /// Cancels an order and publishes `OrderCancelled`.
+    pub async fn cancel(&self, id: &OrderId) -> Result<(Order, Delivery), OrderError> {
+        let order = self
+            .change(id, |order, now| order.cancel(now).map(|()| true))
+            .await?;
+        let delivery = self.deliver(&order, EventKind::OrderCancelled).await;
+        Ok((order, delivery))
+    }
+
+    /// Confirms an order after its `OrderPlaced` event. A repeated
+    /// confirmation returns `AlreadyConfirmed` and changes nothing.
+    pub async fn confirm(&self, id: &OrderId) -> Result<(Order, Confirmation), OrderError> {
+        let mut outcome = Confirmation::AlreadyConfirmed;
+        let order = self
+            .change(id, |order, now| {
+                outcome = order.confirm(now)?;
+                Ok(outcome == Confirmation::Confirmed)
+            })
+            .await?;
+        Ok((order, outcome))
+    }
+
+    /// Publishes the events still marked whose mark is older than
+    /// `min_age`, then clears the marks of those the bus accepted.
+    pub async fn relay(&self, min_age: Duration, limit: usize) -> Result<RelayReport, OrderError> {
+        let cutoff = self.clock.now().minus(min_age);
+        let pending = self
+            .repo
+            .pending_events(cutoff, limit)
+            .await
+            .map_err(repository_error)?;
+        if pending.is_empty() {
+            return Ok(RelayReport::default());
+        }
+        let events: Vec<OrderEvent> = pending
+            .iter()
+            .map(|p| OrderEvent::of(p.kind, &p.order))
+            .collect();
+        let accepted: Vec<bool> = match self.events.publish(&events).await {
+            Ok(()) => vec![true; events.len()],
+            Err(PublishError::Rejected { failed }) => {
+                let mut accepted = vec![true; events.len()];
+                for rejected in failed {
+                    if let Some(slot) = accepted.get_mut(rejected.index) {
+                        *slot = false;
+                    }
+                }
+                accepted
+            }
+            Err(PublishError::Unavailable(_)) => vec![false; events.len()],
+        };
+        let mut report = RelayReport::default();
+        for (event, ok) in events.iter().zip(accepted) {
+            if ok {
+                // A mark that cannot be cleared is published again next
+                // time: consumers treat events as at-least-once.
+                self.repo
+                    .clear_mark(&event.order_id, event.kind)
+                    .await
+                    .map_err(repository_error)?;
+                report.published += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Loads, applies `apply`, and stores with an optimistic version check,
+    /// retrying from a fresh read when the order changed in between. `apply`
+    /// returns whether it changed anything; nothing is written when not.
+    async fn change<F>(&self, id: &OrderId, mut apply: F) -> Result<Order, OrderError>
+    where
+        F: FnMut(&mut Order, crate::time::Timestamp) -> Result<bool, crate::order::TransitionError>,
+    {
+        for _ in 0..self.config.max_attempts.max(1) {
+            let mut order = self.get(id).await?;
+            let expected = order.version();
+            if !apply(&mut order, self.clock.now())? {
+                return Ok(order);
+            }
+            let mark = match order.status() {
+                crate::order::OrderStatus::Cancelled => Some(EventKind::OrderCancelled),
+                _ => None,
+            };
+            match self.repo.update(&order, expected, mark).await {
+                Ok(()) => return Ok(order),
+                Err(RepositoryError::VersionConflict) => continue,
+                Err(err) => return Err(repository_error(err)),
+            }
+        }
+        Err(OrderError::Conflict)
+    }
+
+    async fn deliver(&self, order: &Order, kind: EventKind) -> Delivery {
+        let event = OrderEvent::of(kind, order);
+        if let Err(err) = self.events.publish(std::slice::from_ref(&event)).await {
+            return Delivery::Deferred(DeliveryError::Publish(err));
+        }
+        match self.repo.clear_mark(order.id(), kind).await {
+            Ok(()) => Delivery::Published,
+            Err(err) => Delivery::Deferred(DeliveryError::ClearMark(err)),
+        }
+    }
+}
+
+/// Parses every field and reports all that are invalid, not just the first.
+fn validate(
+    request: PlaceOrder,
+) -> Result<(CustomerId, LineItems, Option<IdempotencyKey>), OrderError> {
+    let mut errors = Vec::new();
+    let customer = CustomerId::parse(&request.customer_id)
+        .map_err(|error| errors.push(FieldError { field: Field::CustomerId, error }))
+        .ok();
+    let key = match request.idempotency_key.as_deref().map(IdempotencyKey::parse) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(error)) => {
+            errors.push(FieldError { field: Field::IdempotencyKey, error });
+            None
+        }
+    };
+    let mut lines = Vec::with_capacity(request.items.len());
+    for (i, item) in request.items.iter().enumerate() {
+        let product = ProductId::parse(&item.product_id)
+            .map_err(|error| errors.push(FieldError { field: Field::ItemProductId(i), error }))
+            .ok();
+        let quantity = Quantity::parse(item.quantity)
+            .map_err(|error| errors.push(FieldError { field: Field::ItemQuantity(i), error }))
+            .ok();
+        if let (Some(product), Some(quantity)) = (product, quantity) {
+            lines.push(LineItem::new(product, quantity));
+        }
+    }
+    // The list rules (count, duplicates) are judged on the lines as sent.
+    let items = if lines.len() == request.items.len() {
+        LineItems::parse(lines)
+            .map_err(|error| errors.push(FieldError { field: Field::Items, error }))
+            .ok()
+    } else if !(LineItems::MIN..=LineItems::MAX).contains(&request.items.len()) {
+        errors.push(FieldError {
+            field: Field::Items,
+            error: crate::values::ValueError::ItemCount {
+                min: LineItems::MIN,
+                max: LineItems::MAX,
+            },
+        });
+        None
+    } else {
+        None
+    };
+    match (customer, items, errors.is_empty()) {
+        (Some(customer), Some(items), true) => Ok((customer, items, key)),
+        _ => Err(OrderError::Invalid(errors)),
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

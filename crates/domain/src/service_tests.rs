@@ -1,0 +1,520 @@
+//! The use cases against mockall doubles: what is stored and published, and
+//! what is not when validation or a port fails. A double with no expectation
+//! set panics when called, so "not called" is asserted by omission.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mockall::predicate::eq;
+
+use super::*;
+use crate::cursor::ListPosition;
+use crate::order::{OrderStatus, TransitionError, Version};
+use crate::ports::{
+    MockClock, MockEventPublisher, MockIdGenerator, MockOrderRepository, PendingEvent,
+    RejectedEvent,
+};
+use crate::time::Timestamp;
+use crate::values::ValueError;
+
+const ID: &str = "ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R";
+const NOW: i64 = 1_751_455_444_213;
+
+fn now() -> Timestamp {
+    Timestamp::from_unix_millis(NOW).unwrap()
+}
+
+fn order_id() -> OrderId {
+    OrderId::parse(ID).unwrap()
+}
+
+struct Doubles {
+    repo: MockOrderRepository,
+    events: MockEventPublisher,
+    clock: MockClock,
+    ids: MockIdGenerator,
+}
+
+impl Doubles {
+    fn new() -> Self {
+        Self {
+            repo: MockOrderRepository::new(),
+            events: MockEventPublisher::new(),
+            clock: MockClock::new(),
+            ids: MockIdGenerator::new(),
+        }
+    }
+
+    /// The clock and id generator answer as often as asked.
+    fn with_time_and_ids(mut self) -> Self {
+        self.clock.expect_now().return_const(now());
+        self.ids.expect_next_order_id().returning(order_id);
+        self
+    }
+
+    fn service(self) -> OrderService {
+        OrderService::new(
+            Arc::new(self.repo),
+            Arc::new(self.events),
+            Arc::new(self.clock),
+            Arc::new(self.ids),
+            ServiceConfig::default(),
+        )
+    }
+}
+
+fn request(customer: &str, items: &[(&str, i64)], key: Option<&str>) -> PlaceOrder {
+    PlaceOrder {
+        customer_id: customer.to_owned(),
+        items: items
+            .iter()
+            .map(|(p, q)| LineItemInput {
+                product_id: (*p).to_owned(),
+                quantity: *q,
+            })
+            .collect(),
+        idempotency_key: key.map(str::to_owned),
+    }
+}
+
+fn stored_order(status: OrderStatus) -> Order {
+    let mut order = Order::place(
+        order_id(),
+        CustomerId::parse("CUST-001").unwrap(),
+        LineItems::parse(vec![LineItem::new(
+            ProductId::parse("PROD-A").unwrap(),
+            Quantity::parse(2).unwrap(),
+        )])
+        .unwrap(),
+        Timestamp::from_unix_millis(NOW - 60_000).unwrap(),
+    );
+    let earlier = Timestamp::from_unix_millis(NOW - 30_000).unwrap();
+    match status {
+        OrderStatus::Created => {}
+        OrderStatus::Confirmed => {
+            order.confirm(earlier).unwrap();
+        }
+        OrderStatus::Cancelled => order.cancel(earlier).unwrap(),
+    }
+    order
+}
+
+fn invalid_fields(err: OrderError) -> Vec<(Field, ValueError)> {
+    match err {
+        OrderError::Invalid(errors) => errors.into_iter().map(|e| (e.field, e.error)).collect(),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn placing_an_order_stores_it_publishes_order_placed_and_clears_the_mark() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_create()
+        .withf(|order, record| {
+            order.id().as_str() == ID
+                && order.customer_id().as_str() == "CUST-001"
+                && order.items().len() == 2
+                && order.status() == OrderStatus::Created
+                && order.created_at() == now()
+                && record.is_none()
+        })
+        .times(1)
+        .returning(|_, _| Ok(CreateOutcome::Created));
+    d.events
+        .expect_publish()
+        .withf(|events| {
+            events.len() == 1
+                && events[0].kind == EventKind::OrderPlaced
+                && events[0].order_id.as_str() == ID
+                && events[0].items.len() == 2
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    d.repo
+        .expect_clear_mark()
+        .with(eq(order_id()), eq(EventKind::OrderPlaced))
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let placed = d
+        .service()
+        .place(request("CUST-001", &[("PROD-A", 2), ("PROD-B", 1)], None))
+        .await
+        .unwrap();
+
+    assert!(!placed.replayed);
+    assert!(matches!(placed.delivery, Delivery::Published));
+    assert_eq!(placed.order.id().as_str(), ID);
+}
+
+#[tokio::test]
+async fn an_invalid_request_is_reported_field_by_field_and_nothing_is_stored_or_published() {
+    // No expectations: any call to a port fails the test.
+    let service = Doubles::new().service();
+    let err = service
+        .place(request("CUST#1", &[("PROD-A", 0), ("a/b", 10_001), ("PROD-C", 1)], Some("bad key")))
+        .await
+        .unwrap_err();
+    let fields: Vec<Field> = invalid_fields(err).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        [
+            Field::CustomerId,
+            Field::IdempotencyKey,
+            Field::ItemQuantity(0),
+            Field::ItemProductId(1),
+            Field::ItemQuantity(1),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn list_rules_are_checked_and_nothing_is_stored() {
+    let service = Doubles::new().service();
+    let count = ValueError::ItemCount { min: 1, max: 100 };
+    let many: Vec<(String, i64)> = (0..101).map(|i| (format!("P{i}"), 1)).collect();
+    let many: Vec<(&str, i64)> = many.iter().map(|(p, q)| (p.as_str(), *q)).collect();
+    let mut many_and_bad = many.clone();
+    many_and_bad[0].1 = 0;
+    for (items, expected) in [
+        (vec![], vec![(Field::Items, count.clone())]),
+        (many, vec![(Field::Items, count.clone())]),
+        (
+            many_and_bad,
+            vec![
+                (Field::ItemQuantity(0), ValueError::OutOfRange { min: 1, max: 10_000 }),
+                (Field::Items, count.clone()),
+            ],
+        ),
+        (
+            vec![("A", 1), ("B", 1), ("A", 2)],
+            vec![(Field::Items, ValueError::DuplicateProduct("A".into()))],
+        ),
+    ] {
+        let err = service.place(request("C", &items, None)).await.unwrap_err();
+        assert_eq!(invalid_fields(err), expected);
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_fails_the_request_and_nothing_is_published() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_create()
+        .times(1)
+        .returning(|_, _| Err(RepositoryError::Unavailable("throttled".into())));
+    let err = d
+        .service()
+        .place(request("C", &[("A", 1)], None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OrderError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_failing_bus_still_acknowledges_the_order_and_keeps_its_mark() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo.expect_create().times(1).returning(|_, _| Ok(CreateOutcome::Created));
+    d.events
+        .expect_publish()
+        .times(1)
+        .returning(|_| Err(PublishError::Unavailable("bus down".into())));
+    // No clear_mark expectation: the mark must stay for the relay.
+    let placed = d.service().place(request("C", &[("A", 1)], None)).await.unwrap();
+    assert!(matches!(
+        placed.delivery,
+        Delivery::Deferred(DeliveryError::Publish(PublishError::Unavailable(_)))
+    ));
+    assert_eq!(placed.order.status(), OrderStatus::Created);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_stored_with_the_request_hash_and_expiry() {
+    let mut d = Doubles::new().with_time_and_ids();
+    let hash = RequestHash::of_order_request(
+        &CustomerId::parse("C").unwrap(),
+        &LineItems::parse(vec![LineItem::new(
+            ProductId::parse("A").unwrap(),
+            Quantity::parse(1).unwrap(),
+        )])
+        .unwrap(),
+    );
+    d.repo
+        .expect_create()
+        .withf(move |_, record| {
+            record.as_ref().is_some_and(|r| {
+                r.key.as_str() == "key-1"
+                    && r.request_hash == hash
+                    && r.expires_at == now().plus(Duration::from_secs(86_400))
+            })
+        })
+        .times(1)
+        .returning(|_, _| Ok(CreateOutcome::Created));
+    d.events.expect_publish().times(1).returning(|_| Ok(()));
+    d.repo.expect_clear_mark().times(1).returning(|_, _| Ok(()));
+    d.service()
+        .place(request("C", &[("A", 1)], Some("key-1")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn placing_again_with_the_same_key_returns_the_first_order_and_publishes_nothing() {
+    let mut d = Doubles::new().with_time_and_ids();
+    let original = stored_order(OrderStatus::Confirmed);
+    let returned = original.clone();
+    d.repo
+        .expect_create()
+        .times(1)
+        .returning(move |_, _| Ok(CreateOutcome::Replayed(returned.clone())));
+    let placed = d
+        .service()
+        .place(request("CUST-001", &[("PROD-A", 2)], Some("key-1")))
+        .await
+        .unwrap();
+    assert!(placed.replayed);
+    assert_eq!(placed.order, original);
+    assert!(matches!(placed.delivery, Delivery::Unchanged));
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_request_is_refused() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_create()
+        .returning(|_, _| Err(RepositoryError::IdempotencyKeyReused));
+    let err = d
+        .service()
+        .place(request("C", &[("A", 1)], Some("key-1")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OrderError::IdempotencyKeyReused));
+}
+
+#[tokio::test]
+async fn cancelling_stores_the_new_version_with_a_mark_and_publishes_order_cancelled() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_get()
+        .with(eq(order_id()))
+        .returning(|_| Ok(Some(stored_order(OrderStatus::Confirmed))));
+    d.repo
+        .expect_update()
+        .withf(|order, expected, mark| {
+            order.status() == OrderStatus::Cancelled
+                && order.version() == Version::new(3).unwrap()
+                && *expected == Version::new(2).unwrap()
+                && *mark == Some(EventKind::OrderCancelled)
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    d.events
+        .expect_publish()
+        .withf(|events| events.len() == 1 && events[0].kind == EventKind::OrderCancelled)
+        .times(1)
+        .returning(|_| Ok(()));
+    d.repo
+        .expect_clear_mark()
+        .with(eq(order_id()), eq(EventKind::OrderCancelled))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let (order, delivery) = d.service().cancel(&order_id()).await.unwrap();
+    assert_eq!(order.status(), OrderStatus::Cancelled);
+    assert!(matches!(delivery, Delivery::Published));
+}
+
+#[tokio::test]
+async fn cancelling_a_cancelled_order_is_a_conflict_and_writes_nothing() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_get()
+        .returning(|_| Ok(Some(stored_order(OrderStatus::Cancelled))));
+    let err = d.service().cancel(&order_id()).await.unwrap_err();
+    assert!(matches!(
+        err,
+        OrderError::Transition(TransitionError {
+            from: OrderStatus::Cancelled,
+            to: OrderStatus::Cancelled
+        })
+    ));
+}
+
+#[tokio::test]
+async fn cancelling_an_unknown_order_is_not_found() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo.expect_get().returning(|_| Ok(None));
+    let err = d.service().cancel(&order_id()).await.unwrap_err();
+    assert!(matches!(err, OrderError::NotFound));
+}
+
+#[tokio::test]
+async fn a_concurrent_change_is_retried_from_a_fresh_read() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_get()
+        .times(2)
+        .returning(|_| Ok(Some(stored_order(OrderStatus::Created))));
+    let mut calls = 0;
+    d.repo.expect_update().times(2).returning(move |_, _, _| {
+        calls += 1;
+        if calls == 1 {
+            Err(RepositoryError::VersionConflict)
+        } else {
+            Ok(())
+        }
+    });
+    d.events.expect_publish().times(1).returning(|_| Ok(()));
+    d.repo.expect_clear_mark().times(1).returning(|_, _| Ok(()));
+    let (order, _) = d.service().cancel(&order_id()).await.unwrap();
+    assert_eq!(order.status(), OrderStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn a_change_that_keeps_conflicting_gives_up_with_a_conflict() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_get()
+        .times(3)
+        .returning(|_| Ok(Some(stored_order(OrderStatus::Created))));
+    d.repo
+        .expect_update()
+        .times(3)
+        .returning(|_, _, _| Err(RepositoryError::VersionConflict));
+    let err = d.service().cancel(&order_id()).await.unwrap_err();
+    assert!(matches!(err, OrderError::Conflict));
+}
+
+#[tokio::test]
+async fn confirming_a_created_order_stores_it_without_a_mark_or_an_event() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_get()
+        .returning(|_| Ok(Some(stored_order(OrderStatus::Created))));
+    d.repo
+        .expect_update()
+        .withf(|order, expected, mark| {
+            order.status() == OrderStatus::Confirmed && *expected == Version::INITIAL && mark.is_none()
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let (order, outcome) = d.service().confirm(&order_id()).await.unwrap();
+    assert_eq!(outcome, Confirmation::Confirmed);
+    assert_eq!(order.status(), OrderStatus::Confirmed);
+}
+
+#[tokio::test]
+async fn confirming_again_writes_nothing() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_get()
+        .returning(|_| Ok(Some(stored_order(OrderStatus::Confirmed))));
+    let (_, outcome) = d.service().confirm(&order_id()).await.unwrap();
+    assert_eq!(outcome, Confirmation::AlreadyConfirmed);
+}
+
+#[tokio::test]
+async fn listing_decodes_the_cursor_and_encodes_the_next_one() {
+    let mut d = Doubles::new().with_time_and_ids();
+    let customer = CustomerId::parse("CUST-001").unwrap();
+    let position = ListPosition {
+        created_at: now(),
+        order_id: order_id(),
+    };
+    let cursor = ListCursor::encode(&customer, &position);
+    let expected = position.clone();
+    d.repo
+        .expect_list_by_customer()
+        .withf(move |c, limit, after| {
+            c.as_str() == "CUST-001" && limit.get() == 5 && after.as_ref() == Some(&expected)
+        })
+        .times(1)
+        .returning(move |_, _, after| {
+            Ok(OrderPage {
+                orders: vec![stored_order(OrderStatus::Created)],
+                next: after,
+            })
+        });
+    let (orders, next) = d
+        .service()
+        .list(&customer, PageLimit::parse(5).unwrap(), Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(next.as_deref(), Some(cursor.as_str()));
+}
+
+#[tokio::test]
+async fn a_cursor_of_another_customer_is_refused_before_the_store_is_asked() {
+    let service = Doubles::new().service();
+    let cursor = ListCursor::encode(
+        &CustomerId::parse("OTHER").unwrap(),
+        &ListPosition {
+            created_at: now(),
+            order_id: order_id(),
+        },
+    );
+    let err = service
+        .list(&CustomerId::parse("ME").unwrap(), PageLimit::DEFAULT, Some(&cursor))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OrderError::InvalidCursor(_)));
+}
+
+fn pending(kind: EventKind) -> PendingEvent {
+    PendingEvent {
+        order: stored_order(OrderStatus::Created),
+        kind,
+        marked_at: Timestamp::from_unix_millis(NOW - 60_000).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn the_relay_clears_only_the_marks_of_accepted_events() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_pending_events()
+        .withf(|cutoff, limit| *cutoff == now().minus(Duration::from_secs(30)) && *limit == 50)
+        .returning(|_, _| Ok(vec![pending(EventKind::OrderPlaced), pending(EventKind::OrderCancelled)]));
+    d.events.expect_publish().times(1).returning(|events| {
+        assert_eq!(events.len(), 2);
+        Err(PublishError::Rejected {
+            failed: vec![RejectedEvent {
+                index: 1,
+                reason: "InternalFailure".into(),
+            }],
+        })
+    });
+    d.repo
+        .expect_clear_mark()
+        .with(eq(order_id()), eq(EventKind::OrderPlaced))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let report = d
+        .service()
+        .relay(Duration::from_secs(30), 50)
+        .await
+        .unwrap();
+    assert_eq!(report, RelayReport { published: 1, failed: 1 });
+}
+
+#[tokio::test]
+async fn the_relay_keeps_every_mark_when_the_bus_is_down() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_pending_events()
+        .returning(|_, _| Ok(vec![pending(EventKind::OrderPlaced)]));
+    d.events
+        .expect_publish()
+        .returning(|_| Err(PublishError::Unavailable("down".into())));
+    let report = d.service().relay(Duration::ZERO, 10).await.unwrap();
+    assert_eq!(report, RelayReport { published: 0, failed: 1 });
+}
+
+#[tokio::test]
+async fn the_relay_with_nothing_marked_publishes_nothing() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo.expect_pending_events().returning(|_, _| Ok(vec![]));
+    let report = d.service().relay(Duration::ZERO, 10).await.unwrap();
+    assert_eq!(report, RelayReport::default());
+}

@@ -1,0 +1,51 @@
+//! Sample orders with fresh, time-sortable ids.
+
+use std::sync::OnceLock;
+
+use adapters_system::UlidIdGenerator;
+use domain::{
+    CustomerId, IdGenerator, LineItem, LineItems, Order, OrderId, ProductId, Quantity, Timestamp,
+};
+
+fn ids() -> &'static UlidIdGenerator {
+    static IDS: OnceLock<UlidIdGenerator> = OnceLock::new();
+    IDS.get_or_init(UlidIdGenerator::new)
+}
+
+/// A fresh order id, never seen before in this process.
+pub fn order_id() -> OrderId {
+    ids().next_order_id()
+}
+
+/// 2026-07-02T11:24:04.213Z plus `offset_millis`.
+pub fn at(offset_millis: i64) -> Timestamp {
+    Timestamp::from_unix_millis(1_782_991_444_213 + offset_millis)
+        .unwrap_or_else(|| panic!("offset {offset_millis} ms leaves years 0 to 9999"))
+}
+
+pub fn customer(raw: &str) -> CustomerId {
+    CustomerId::parse(raw).unwrap_or_else(|e| panic!("customer {raw:?}: {e}"))
+}
+
+/// `spec` as (product, quantity) lines.
+pub fn items(spec: &[(&str, i64)]) -> LineItems {
+    let lines = spec
+        .iter()
+        .map(|(product, quantity)| {
+            let product = ProductId::parse(product).unwrap_or_else(|e| panic!("{product:?}: {e}"));
+            let quantity = Quantity::parse(*quantity).unwrap_or_else(|e| panic!("{quantity}: {e}"));
+            LineItem::new(product, quantity)
+        })
+        .collect();
+    LineItems::parse(lines).unwrap_or_else(|e| panic!("{spec:?}: {e}"))
+}
+
+/// A new `created` order of `customer`, placed at `at(offset_millis)`.
+pub fn placed(customer_id: &str, offset_millis: i64) -> Order {
+    Order::place(
+        order_id(),
+        customer(customer_id),
+        items(&[("PROD-A", 2), ("PROD-B", 1)]),
+        at(offset_millis),
+    )
+}
