@@ -1,1 +1,59 @@
-fn main() {}
+//! `cargo xtask`: the project's task runner.
+//!
+//! One binary, one module per task, no dependencies beyond std: it must
+//! build in seconds on a fresh clone. Every command it runs is printed
+//! before it runs, so a failing step can be re-run by hand.
+
+// A task runner talks to its user on stdout.
+#![allow(clippy::print_stdout)]
+
+mod cmd;
+mod test;
+#[cfg(test)]
+mod tidy;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task> [options]
+
+Tasks:
+  test-unit     unit tests of every crate, doc tests included
+                (no network, no Docker, no AWS)
+  test          every local test stage, in order: test-unit
+  help          this text
+
+Environment:
+  CARGO         the cargo to run (set by cargo itself)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    if !rest.is_empty() && !matches!(task, "help" | "--help" | "-h") {
+        eprintln!("error: `{task}` takes no arguments, got {rest:?}\n\n{HELP}");
+        return ExitCode::from(2);
+    }
+    let result = match task {
+        "test-unit" => test::unit(),
+        "test" => test::all(),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => {
+            eprintln!("error: unknown task `{other}`\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

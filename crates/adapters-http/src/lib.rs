@@ -1,1 +1,22 @@
-//! placeholder
+//! The HTTP edge: API Gateway proxy requests in, use cases, responses out.
+//!
+//! Only this crate knows the HTTP wire shapes (request bodies, order JSON,
+//! problem details). It accepts REST API (payload v1) and HTTP API (v2)
+//! events, including the shapes `sam local generate-event` writes, and
+//! never panics on input: every bad request gets an RFC 9457 problem with
+//! the request id, and a 5xx never shows its cause (that goes to the log).
+
+mod api;
+mod gateway;
+mod problem;
+mod routes;
+mod wire;
+
+pub use api::Api;
+pub use gateway::{EventError, Origin};
+pub use problem::ApiError;
+pub use routes::{Operation, ROUTES, Route};
+pub use wire::MAX_BODY_BYTES;
+
+#[cfg(test)]
+mod tests;

@@ -59,13 +59,18 @@ impl InMemoryEventPublisher {
 impl EventPublisher for InMemoryEventPublisher {
     async fn publish(&self, events: &[OrderEvent]) -> Result<(), PublishError> {
         if self.is_failing() {
-            return Err(PublishError::Unavailable("the in-memory bus is set to fail".into()));
+            return Err(PublishError::Unavailable(
+                "the in-memory bus is set to fail".into(),
+            ));
         }
         self.published
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend_from_slice(events);
-        let listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for event in events {
             for listener in listeners.iter() {
                 listener(event);

@@ -60,28 +60,29 @@ impl OrderRepository for InMemoryOrderRepository {
         idempotency: Option<IdempotencyRecord>,
     ) -> Result<CreateOutcome, RepositoryError> {
         let mut state = self.state();
-        if let Some(record) = &idempotency {
-            if let Some((stored, original)) = state.idempotency.get(record.key.as_str()) {
-                if stored.expires_at > order.created_at() {
-                    if stored.request_hash != record.request_hash {
-                        return Err(RepositoryError::IdempotencyKeyReused);
-                    }
-                    let original = state.orders.get(original).cloned().ok_or_else(|| {
-                        RepositoryError::Unexpected("idempotency record without its order".into())
-                    })?;
-                    return Ok(CreateOutcome::Replayed(original));
-                }
+        let live = idempotency.as_ref().and_then(|record| {
+            state
+                .idempotency
+                .get(record.key.as_str())
+                .filter(|(stored, _)| stored.expires_at > order.created_at())
+                .map(|(stored, original)| (stored.request_hash == record.request_hash, original))
+        });
+        if let Some((same_request, original)) = live {
+            if !same_request {
+                return Err(RepositoryError::IdempotencyKeyReused);
             }
+            let original = state.orders.get(original).cloned().ok_or_else(|| {
+                RepositoryError::Unexpected("idempotency record without its order".into())
+            })?;
+            return Ok(CreateOutcome::Replayed(original));
         }
         if state.orders.contains_key(order.id()) {
             return Err(RepositoryError::AlreadyExists);
         }
         let id = order.id().clone();
-        state.by_customer.insert((
-            order.customer_id().clone(),
-            order.created_at(),
-            id.clone(),
-        ));
+        state
+            .by_customer
+            .insert((order.customer_id().clone(), order.created_at(), id.clone()));
         state
             .marks
             .insert((id.clone(), EventKind::OrderPlaced), order.created_at());

@@ -73,6 +73,9 @@ mod tests {
     fn the_clock_reads_the_present() {
         let now = SystemClock.now().unix_millis();
         // 2024-01-01 and 2100-01-01: a wrong unit (seconds, micros) fails.
-        assert!((1_704_067_200_000..4_102_444_800_000).contains(&now), "{now}");
+        assert!(
+            (1_704_067_200_000..4_102_444_800_000).contains(&now),
+            "{now}"
+        );
     }
 }

@@ -46,6 +46,20 @@ pub enum CursorError {
 }
 
 /// The opaque text form of a `ListPosition`.
+///
+/// ```
+/// use domain::{CursorError, CustomerId, ListCursor, ListPosition, OrderId, Timestamp};
+///
+/// let me = CustomerId::parse("CUST-001").unwrap();
+/// let position = ListPosition {
+///     created_at: Timestamp::from_unix_millis(0).unwrap(),
+///     order_id: OrderId::parse("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R").unwrap(),
+/// };
+/// let cursor = ListCursor::encode(&me, &position);
+/// assert_eq!(ListCursor::decode(&cursor, &me), Ok(position));
+/// let other = CustomerId::parse("CUST-002").unwrap();
+/// assert_eq!(ListCursor::decode(&cursor, &other), Err(CursorError::OtherCustomer));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ListCursor;
 
@@ -116,8 +130,15 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_for_its_customer() {
         let cursor = ListCursor::encode(&customer("CUST-001"), &position());
-        assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_eq!(ListCursor::decode(&cursor, &customer("CUST-001")), Ok(position()));
+        assert!(
+            cursor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(
+            ListCursor::decode(&cursor, &customer("CUST-001")),
+            Ok(position())
+        );
     }
 
     #[test]
@@ -145,13 +166,24 @@ mod tests {
             forge("v1|C|0|ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R|extra"),
             forge("v1|C|999999999999999999|ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R"),
         ] {
-            assert_eq!(ListCursor::decode(&raw, &me), Err(CursorError::Malformed), "{raw}");
+            assert_eq!(
+                ListCursor::decode(&raw, &me),
+                Err(CursorError::Malformed),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn page_limits_accept_one_to_a_hundred() {
-        for (raw, ok) in [(0, false), (1, true), (20, true), (100, true), (101, false), (-1, false)] {
+        for (raw, ok) in [
+            (0, false),
+            (1, true),
+            (20, true),
+            (100, true),
+            (101, false),
+            (-1, false),
+        ] {
             assert_eq!(PageLimit::parse(raw).is_some(), ok, "{raw}");
         }
         assert_eq!(PageLimit::DEFAULT.get(), 20);

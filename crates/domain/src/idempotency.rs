@@ -97,7 +97,9 @@ mod tests {
     fn lines(spec: &[(&str, i64)]) -> LineItems {
         LineItems::parse(
             spec.iter()
-                .map(|(p, q)| LineItem::new(ProductId::parse(p).unwrap(), Quantity::parse(*q).unwrap()))
+                .map(|(p, q)| {
+                    LineItem::new(ProductId::parse(p).unwrap(), Quantity::parse(*q).unwrap())
+                })
                 .collect(),
         )
         .unwrap()

@@ -28,7 +28,7 @@ pub use ports::{
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockClock, MockEventPublisher, MockIdGenerator, MockOrderRepository};
 pub use service::{
-    Delivery, DeliveryError, LineItemInput, OrderService, Placed, PlaceOrder, RelayReport,
+    Delivery, DeliveryError, LineItemInput, OrderService, PlaceOrder, Placed, RelayReport,
     ServiceConfig,
 };
 pub use time::Timestamp;

@@ -14,8 +14,8 @@ use crate::event::{EventKind, OrderEvent};
 use crate::idempotency::{IdempotencyKey, IdempotencyRecord, RequestHash};
 use crate::order::{Confirmation, Order};
 use crate::ports::{
-    Clock, CreateOutcome, EventPublisher, IdGenerator, OrderPage, OrderRepository,
-    PublishError, RepositoryError,
+    Clock, CreateOutcome, EventPublisher, IdGenerator, OrderPage, OrderRepository, PublishError,
+    RepositoryError,
 };
 use crate::values::{CustomerId, LineItem, LineItems, OrderId, ProductId, Quantity};
 
@@ -143,7 +143,12 @@ impl OrderService {
             request_hash: RequestHash::of_order_request(order.customer_id(), order.items()),
             expires_at: now.plus(self.config.idempotency_ttl),
         });
-        match self.repo.create(&order, record).await.map_err(repository_error)? {
+        match self
+            .repo
+            .create(&order, record)
+            .await
+            .map_err(repository_error)?
+        {
             CreateOutcome::Replayed(original) => Ok(Placed {
                 order: original,
                 replayed: true,
@@ -300,23 +305,45 @@ fn validate(
 ) -> Result<(CustomerId, LineItems, Option<IdempotencyKey>), OrderError> {
     let mut errors = Vec::new();
     let customer = CustomerId::parse(&request.customer_id)
-        .map_err(|error| errors.push(FieldError { field: Field::CustomerId, error }))
+        .map_err(|error| {
+            errors.push(FieldError {
+                field: Field::CustomerId,
+                error,
+            })
+        })
         .ok();
-    let key = match request.idempotency_key.as_deref().map(IdempotencyKey::parse) {
+    let key = match request
+        .idempotency_key
+        .as_deref()
+        .map(IdempotencyKey::parse)
+    {
         None => None,
         Some(Ok(key)) => Some(key),
         Some(Err(error)) => {
-            errors.push(FieldError { field: Field::IdempotencyKey, error });
+            errors.push(FieldError {
+                field: Field::IdempotencyKey,
+                error,
+            });
             None
         }
     };
     let mut lines = Vec::with_capacity(request.items.len());
     for (i, item) in request.items.iter().enumerate() {
         let product = ProductId::parse(&item.product_id)
-            .map_err(|error| errors.push(FieldError { field: Field::ItemProductId(i), error }))
+            .map_err(|error| {
+                errors.push(FieldError {
+                    field: Field::ItemProductId(i),
+                    error,
+                })
+            })
             .ok();
         let quantity = Quantity::parse(item.quantity)
-            .map_err(|error| errors.push(FieldError { field: Field::ItemQuantity(i), error }))
+            .map_err(|error| {
+                errors.push(FieldError {
+                    field: Field::ItemQuantity(i),
+                    error,
+                })
+            })
             .ok();
         if let (Some(product), Some(quantity)) = (product, quantity) {
             lines.push(LineItem::new(product, quantity));
@@ -325,7 +352,12 @@ fn validate(
     // The list rules (count, duplicates) are judged on the lines as sent.
     let items = if lines.len() == request.items.len() {
         LineItems::parse(lines)
-            .map_err(|error| errors.push(FieldError { field: Field::Items, error }))
+            .map_err(|error| {
+                errors.push(FieldError {
+                    field: Field::Items,
+                    error,
+                })
+            })
             .ok()
     } else if !(LineItems::MIN..=LineItems::MAX).contains(&request.items.len()) {
         errors.push(FieldError {

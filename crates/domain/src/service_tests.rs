@@ -153,7 +153,11 @@ async fn an_invalid_request_is_reported_field_by_field_and_nothing_is_stored_or_
     // No expectations: any call to a port fails the test.
     let service = Doubles::new().service();
     let err = service
-        .place(request("CUST#1", &[("PROD-A", 0), ("a/b", 10_001), ("PROD-C", 1)], Some("bad key")))
+        .place(request(
+            "CUST#1",
+            &[("PROD-A", 0), ("a/b", 10_001), ("PROD-C", 1)],
+            Some("bad key"),
+        ))
         .await
         .unwrap_err();
     let fields: Vec<Field> = invalid_fields(err).into_iter().map(|(f, _)| f).collect();
@@ -183,7 +187,13 @@ async fn list_rules_are_checked_and_nothing_is_stored() {
         (
             many_and_bad,
             vec![
-                (Field::ItemQuantity(0), ValueError::OutOfRange { min: 1, max: 10_000 }),
+                (
+                    Field::ItemQuantity(0),
+                    ValueError::OutOfRange {
+                        min: 1,
+                        max: 10_000,
+                    },
+                ),
                 (Field::Items, count.clone()),
             ],
         ),
@@ -215,13 +225,20 @@ async fn a_failing_store_fails_the_request_and_nothing_is_published() {
 #[tokio::test]
 async fn a_failing_bus_still_acknowledges_the_order_and_keeps_its_mark() {
     let mut d = Doubles::new().with_time_and_ids();
-    d.repo.expect_create().times(1).returning(|_, _| Ok(CreateOutcome::Created));
+    d.repo
+        .expect_create()
+        .times(1)
+        .returning(|_, _| Ok(CreateOutcome::Created));
     d.events
         .expect_publish()
         .times(1)
         .returning(|_| Err(PublishError::Unavailable("bus down".into())));
     // No clear_mark expectation: the mark must stay for the relay.
-    let placed = d.service().place(request("C", &[("A", 1)], None)).await.unwrap();
+    let placed = d
+        .service()
+        .place(request("C", &[("A", 1)], None))
+        .await
+        .unwrap();
     assert!(matches!(
         placed.delivery,
         Delivery::Deferred(DeliveryError::Publish(PublishError::Unavailable(_)))
@@ -394,7 +411,9 @@ async fn confirming_a_created_order_stores_it_without_a_mark_or_an_event() {
     d.repo
         .expect_update()
         .withf(|order, expected, mark| {
-            order.status() == OrderStatus::Confirmed && *expected == Version::INITIAL && mark.is_none()
+            order.status() == OrderStatus::Confirmed
+                && *expected == Version::INITIAL
+                && mark.is_none()
         })
         .times(1)
         .returning(|_, _, _| Ok(()));
@@ -455,7 +474,11 @@ async fn a_cursor_of_another_customer_is_refused_before_the_store_is_asked() {
         },
     );
     let err = service
-        .list(&CustomerId::parse("ME").unwrap(), PageLimit::DEFAULT, Some(&cursor))
+        .list(
+            &CustomerId::parse("ME").unwrap(),
+            PageLimit::DEFAULT,
+            Some(&cursor),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, OrderError::InvalidCursor(_)));
@@ -475,7 +498,12 @@ async fn the_relay_clears_only_the_marks_of_accepted_events() {
     d.repo
         .expect_pending_events()
         .withf(|cutoff, limit| *cutoff == now().minus(Duration::from_secs(30)) && *limit == 50)
-        .returning(|_, _| Ok(vec![pending(EventKind::OrderPlaced), pending(EventKind::OrderCancelled)]));
+        .returning(|_, _| {
+            Ok(vec![
+                pending(EventKind::OrderPlaced),
+                pending(EventKind::OrderCancelled),
+            ])
+        });
     d.events.expect_publish().times(1).returning(|events| {
         assert_eq!(events.len(), 2);
         Err(PublishError::Rejected {
@@ -495,7 +523,13 @@ async fn the_relay_clears_only_the_marks_of_accepted_events() {
         .relay(Duration::from_secs(30), 50)
         .await
         .unwrap();
-    assert_eq!(report, RelayReport { published: 1, failed: 1 });
+    assert_eq!(
+        report,
+        RelayReport {
+            published: 1,
+            failed: 1
+        }
+    );
 }
 
 #[tokio::test]
@@ -508,7 +542,13 @@ async fn the_relay_keeps_every_mark_when_the_bus_is_down() {
         .expect_publish()
         .returning(|_| Err(PublishError::Unavailable("down".into())));
     let report = d.service().relay(Duration::ZERO, 10).await.unwrap();
-    assert_eq!(report, RelayReport { published: 0, failed: 1 });
+    assert_eq!(
+        report,
+        RelayReport {
+            published: 0,
+            failed: 1
+        }
+    );
 }
 
 #[tokio::test]

@@ -55,18 +55,14 @@ impl Timestamp {
         Self::from_unix_millis(self.unix_millis().saturating_sub(millis)).unwrap_or(Self::MIN)
     }
 
-    const MAX: Self = Self(
-        match DateTime::from_timestamp_millis(253_402_300_799_999) {
-            Some(t) => t,
-            None => DateTime::<Utc>::MIN_UTC,
-        },
-    );
-    const MIN: Self = Self(
-        match DateTime::from_timestamp_millis(-62_167_219_200_000) {
-            Some(t) => t,
-            None => DateTime::<Utc>::MIN_UTC,
-        },
-    );
+    const MAX: Self = Self(match DateTime::from_timestamp_millis(253_402_300_799_999) {
+        Some(t) => t,
+        None => DateTime::<Utc>::MIN_UTC,
+    });
+    const MIN: Self = Self(match DateTime::from_timestamp_millis(-62_167_219_200_000) {
+        Some(t) => t,
+        None => DateTime::<Utc>::MIN_UTC,
+    });
 }
 
 impl fmt::Display for Timestamp {

@@ -98,11 +98,24 @@ impl OrderId {
 
     /// Parses the canonical form, `ORD-` and 26 upper-case Crockford base32
     /// characters. Lower case is refused so that one order has one spelling.
+    ///
+    /// ```
+    /// use domain::{OrderId, ValueError};
+    ///
+    /// let id = OrderId::parse("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R").unwrap();
+    /// assert_eq!(id.as_str(), "ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R");
+    /// // The tutorial's timestamp ids collide within a second: refused.
+    /// assert_eq!(OrderId::parse("ORD-20260702093000"), Err(ValueError::MalformedOrderId));
+    /// ```
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let ulid = raw
             .strip_prefix(Self::PREFIX)
             .filter(|rest| rest.len() == ulid::ULID_LEN)
-            .and_then(|rest| Ulid::from_string(rest).ok().filter(|u| u.to_string() == rest))
+            .and_then(|rest| {
+                Ulid::from_string(rest)
+                    .ok()
+                    .filter(|u| u.to_string() == rest)
+            })
             .ok_or(ValueError::MalformedOrderId)?;
         Ok(Self::from_ulid(ulid))
     }
@@ -130,6 +143,13 @@ impl Quantity {
     pub const MIN: u32 = 1;
     pub const MAX: u32 = 10_000;
 
+    /// ```
+    /// use domain::Quantity;
+    ///
+    /// assert_eq!(Quantity::parse(10_000).map(Quantity::get), Ok(10_000));
+    /// assert!(Quantity::parse(0).is_err());
+    /// assert!(Quantity::parse(10_001).is_err());
+    /// ```
     pub fn parse(raw: i64) -> Result<Self, ValueError> {
         u32::try_from(raw)
             .ok()
@@ -178,6 +198,16 @@ impl LineItems {
     pub const MIN: usize = 1;
     pub const MAX: usize = 100;
 
+    /// ```
+    /// use domain::{LineItem, LineItems, ProductId, Quantity, ValueError};
+    ///
+    /// let line = |p: &str, q| LineItem::new(ProductId::parse(p).unwrap(), Quantity::parse(q).unwrap());
+    /// assert_eq!(LineItems::parse(vec![line("A", 1), line("B", 2)]).map(|i| i.len()), Ok(2));
+    /// assert_eq!(
+    ///     LineItems::parse(vec![line("A", 1), line("A", 2)]),
+    ///     Err(ValueError::DuplicateProduct("A".into()))
+    /// );
+    /// ```
     pub fn parse(items: Vec<LineItem>) -> Result<Self, ValueError> {
         if !(Self::MIN..=Self::MAX).contains(&items.len()) {
             return Err(ValueError::ItemCount {
@@ -224,8 +254,16 @@ mod tests {
     use super::*;
 
     fn check_identifier(raw: &str, expected: Result<(), ValueError>) {
-        assert_eq!(CustomerId::parse(raw).map(|_| ()), expected, "customer {raw:?}");
-        assert_eq!(ProductId::parse(raw).map(|_| ()), expected, "product {raw:?}");
+        assert_eq!(
+            CustomerId::parse(raw).map(|_| ()),
+            expected,
+            "customer {raw:?}"
+        );
+        assert_eq!(
+            ProductId::parse(raw).map(|_| ()),
+            expected,
+            "product {raw:?}"
+        );
     }
 
     #[test]
@@ -288,7 +326,10 @@ mod tests {
 
     #[test]
     fn quantity_accepts_one_to_ten_thousand() {
-        let out = Err(ValueError::OutOfRange { min: 1, max: 10_000 });
+        let out = Err(ValueError::OutOfRange {
+            min: 1,
+            max: 10_000,
+        });
         for (raw, expected) in [
             (1, Ok(1)),
             (2, Ok(2)),

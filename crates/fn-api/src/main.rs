@@ -1,1 +1,35 @@
-fn main() {}
+//! fn-api: the orders API as a Lambda function. Wiring only: tracing,
+//! configuration from the environment, adapters built once before the first
+//! invocation, then the runtime loop. The logic lives in `domain` and
+//! `adapters-http`.
+
+use std::sync::Arc;
+
+use adapters_http::Api;
+use adapters_memory::{InMemoryEventPublisher, InMemoryOrderRepository};
+use adapters_system::{SystemClock, UlidIdGenerator};
+use domain::{OrderService, ServiceConfig};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let service = OrderService::new(
+        Arc::new(InMemoryOrderRepository::new()),
+        Arc::new(InMemoryEventPublisher::new()),
+        Arc::new(SystemClock),
+        Arc::new(UlidIdGenerator::new()),
+        ServiceConfig::default(),
+    );
+    let api = Api::new(service);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let api = &api;
+        async move {
+            api.handle_event(event.payload, &event.context.request_id)
+                .await
+                .map_err(Error::from)
+        }
+    }))
+    .await
+}

@@ -105,7 +105,10 @@ pub async fn creating_an_existing_id_is_refused(repo: Repo) {
         at(5),
     );
     let result = repo.create(&twin, None).await;
-    assert!(matches!(result, Err(RepositoryError::AlreadyExists)), "{result:?}");
+    assert!(
+        matches!(result, Err(RepositoryError::AlreadyExists)),
+        "{result:?}"
+    );
     assert_eq!(stored(&repo, &order).await, order);
 }
 
@@ -126,13 +129,18 @@ pub async fn an_update_with_a_stale_version_is_a_conflict_and_changes_nothing(re
     create(&repo, &original).await;
     let mut first = original.clone();
     first.confirm(at(10)).expect("confirm");
-    repo.update(&first, Version::INITIAL, None).await.expect("first update");
+    repo.update(&first, Version::INITIAL, None)
+        .await
+        .expect("first update");
     let mut second = original.clone();
     second.cancel(at(20)).expect("cancel");
     let result = repo
         .update(&second, Version::INITIAL, Some(EventKind::OrderCancelled))
         .await;
-    assert!(matches!(result, Err(RepositoryError::VersionConflict)), "{result:?}");
+    assert!(
+        matches!(result, Err(RepositoryError::VersionConflict)),
+        "{result:?}"
+    );
     assert_eq!(stored(&repo, &original).await, first);
     let marks = repo.pending_events(at(1_000), 100).await.expect("pending");
     assert!(
@@ -145,7 +153,10 @@ pub async fn an_update_of_an_unknown_order_is_not_found(repo: Repo) {
     let mut order = placed("C-none", 0);
     order.confirm(at(1)).expect("confirm");
     let result = repo.update(&order, Version::INITIAL, None).await;
-    assert!(matches!(result, Err(RepositoryError::NotFound)), "{result:?}");
+    assert!(
+        matches!(result, Err(RepositoryError::NotFound)),
+        "{result:?}"
+    );
     assert_eq!(repo.get(order.id()).await.ok(), Some(None));
 }
 
@@ -162,7 +173,9 @@ pub async fn of_concurrent_updates_from_one_version_exactly_one_wins(repo: Repo)
             } else {
                 mine.cancel(at(10 + i)).expect("cancel");
             }
-            repo.update(&mine, Version::INITIAL, None).await.map(|()| mine)
+            repo.update(&mine, Version::INITIAL, None)
+                .await
+                .map(|()| mine)
         });
     }
     let mut winners = Vec::new();
@@ -183,7 +196,12 @@ pub async fn the_same_key_with_the_same_request_replays_the_first_order(repo: Re
     let outcome = repo.create(&first, Some(record(&key, &first, DAY))).await;
     assert!(matches!(outcome, Ok(CreateOutcome::Created)), "{outcome:?}");
     // The retry carries a new id and time, as a new request would.
-    let retry = Order::place(order_id(), first.customer_id().clone(), first.items().clone(), at(500));
+    let retry = Order::place(
+        order_id(),
+        first.customer_id().clone(),
+        first.items().clone(),
+        at(500),
+    );
     let outcome = repo.create(&retry, Some(record(&key, &retry, DAY))).await;
     match outcome {
         Ok(CreateOutcome::Replayed(original)) => assert_eq!(original, first),
@@ -198,7 +216,12 @@ pub async fn the_same_key_with_another_request_is_refused(repo: Repo) {
     repo.create(&first, Some(record(&key, &first, DAY)))
         .await
         .expect("first");
-    let other = Order::place(order_id(), customer("C-idem2"), items(&[("PROD-Z", 9)]), at(500));
+    let other = Order::place(
+        order_id(),
+        customer("C-idem2"),
+        items(&[("PROD-Z", 9)]),
+        at(500),
+    );
     let result = repo.create(&other, Some(record(&key, &other, DAY))).await;
     assert!(
         matches!(result, Err(RepositoryError::IdempotencyKeyReused)),
@@ -213,7 +236,12 @@ pub async fn an_expired_key_can_be_used_again(repo: Repo) {
     repo.create(&first, Some(record(&key, &first, Duration::from_secs(1))))
         .await
         .expect("first");
-    let later = Order::place(order_id(), customer("C-exp"), items(&[("PROD-Z", 9)]), at(2_000));
+    let later = Order::place(
+        order_id(),
+        customer("C-exp"),
+        items(&[("PROD-Z", 9)]),
+        at(2_000),
+    );
     let outcome = repo.create(&later, Some(record(&key, &later, DAY))).await;
     assert!(matches!(outcome, Ok(CreateOutcome::Created)), "{outcome:?}");
     assert_eq!(stored(&repo, &later).await, later);
@@ -327,7 +355,11 @@ pub async fn listing_shows_only_the_customers_orders(repo: Repo) {
         .await
         .expect("list");
     assert!(page.orders.contains(&mine));
-    assert!(page.orders.iter().all(|o| o.customer_id().as_str() == "C-mine"));
+    assert!(
+        page.orders
+            .iter()
+            .all(|o| o.customer_id().as_str() == "C-mine")
+    );
     let empty = repo
         .list_by_customer(&customer("C-nobody"), PageLimit::DEFAULT, None)
         .await
@@ -340,7 +372,9 @@ pub async fn cancel_and_confirm_transitions_are_stored(repo: Repo) {
     let mut order = placed("C-flow", 0);
     create(&repo, &order).await;
     order.confirm(at(10)).expect("confirm");
-    repo.update(&order, Version::INITIAL, None).await.expect("confirm stored");
+    repo.update(&order, Version::INITIAL, None)
+        .await
+        .expect("confirm stored");
     assert_eq!(stored(&repo, &order).await.status(), OrderStatus::Confirmed);
     let before = order.version();
     order.cancel(at(20)).expect("cancel");
@@ -357,7 +391,10 @@ pub async fn placing_sets_a_mark_and_clearing_it_keeps_the_version(repo: Repo) {
     let order = placed("C-mark", 0);
     create(&repo, &order).await;
     let pending = repo.pending_events(at(0), 100).await.expect("pending");
-    let mine: Vec<_> = pending.iter().filter(|p| p.order.id() == order.id()).collect();
+    let mine: Vec<_> = pending
+        .iter()
+        .filter(|p| p.order.id() == order.id())
+        .collect();
     assert_eq!(mine.len(), 1, "{pending:?}");
     assert_eq!(mine[0].kind, EventKind::OrderPlaced);
     assert_eq!(mine[0].marked_at, order.created_at());
@@ -366,20 +403,28 @@ pub async fn placing_sets_a_mark_and_clearing_it_keeps_the_version(repo: Repo) {
         .await
         .expect("clear");
     let pending = repo.pending_events(at(1_000), 100).await.expect("pending");
-    assert!(pending.iter().all(|p| p.order.id() != order.id()), "{pending:?}");
+    assert!(
+        pending.iter().all(|p| p.order.id() != order.id()),
+        "{pending:?}"
+    );
     assert_eq!(stored(&repo, &order).await.version(), Version::INITIAL);
 }
 
 pub async fn an_update_can_add_a_mark(repo: Repo) {
     let mut order = placed("C-mark2", 0);
     create(&repo, &order).await;
-    repo.clear_mark(order.id(), EventKind::OrderPlaced).await.expect("clear");
+    repo.clear_mark(order.id(), EventKind::OrderPlaced)
+        .await
+        .expect("clear");
     order.cancel(at(50)).expect("cancel");
     repo.update(&order, Version::INITIAL, Some(EventKind::OrderCancelled))
         .await
         .expect("update");
     let pending = repo.pending_events(at(50), 100).await.expect("pending");
-    let mine: Vec<_> = pending.iter().filter(|p| p.order.id() == order.id()).collect();
+    let mine: Vec<_> = pending
+        .iter()
+        .filter(|p| p.order.id() == order.id())
+        .collect();
     assert_eq!(mine.len(), 1, "{pending:?}");
     assert_eq!(mine[0].kind, EventKind::OrderCancelled);
     assert_eq!(mine[0].marked_at, at(50));

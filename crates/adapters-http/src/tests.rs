@@ -1,0 +1,576 @@
+//! From event to status and body: the sample events under `events/`, and a
+//! table of bad inputs, each with the status and problem it must get.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use adapters_memory::{InMemoryEventPublisher, InMemoryOrderRepository};
+use domain::{
+    Clock, IdGenerator, MockOrderRepository, OrderId, OrderRepository, OrderService,
+    RepositoryError, ServiceConfig, Timestamp,
+};
+
+use crate::Api;
+
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(1_782_991_444_213).expect("valid")
+    }
+}
+
+/// Sequential ids: `ORD-` + 26 digits, each a valid ULID.
+#[derive(Default)]
+struct SequentialIds(AtomicU64);
+
+impl IdGenerator for SequentialIds {
+    fn next_order_id(&self) -> OrderId {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        OrderId::parse(&format!("ORD-{n:026}")).expect("valid id")
+    }
+}
+
+struct Harness {
+    api: Api,
+    repo: Arc<InMemoryOrderRepository>,
+    events: Arc<InMemoryEventPublisher>,
+}
+
+fn harness() -> Harness {
+    let repo = Arc::new(InMemoryOrderRepository::new());
+    let events = Arc::new(InMemoryEventPublisher::new());
+    Harness {
+        api: api_over(repo.clone(), events.clone()),
+        repo,
+        events,
+    }
+}
+
+fn api_over(repo: Arc<dyn OrderRepository>, events: Arc<InMemoryEventPublisher>) -> Api {
+    Api::new(OrderService::new(
+        repo,
+        events,
+        Arc::new(FixedClock),
+        Arc::new(SequentialIds::default()),
+        ServiceConfig::default(),
+    ))
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Value,
+    body: Value,
+    raw: Value,
+}
+
+async fn send(api: &Api, event: Value) -> Reply {
+    let raw = api
+        .handle_event(event, "invocation-1")
+        .await
+        .expect("an API Gateway event");
+    let status = u16::try_from(raw["statusCode"].as_u64().expect("statusCode")).expect("u16");
+    let body = match raw["body"].as_str() {
+        Some(text) if !text.is_empty() => serde_json::from_str(text).expect("JSON body"),
+        _ => Value::Null,
+    };
+    Reply {
+        status,
+        headers: raw["headers"].clone(),
+        body,
+        raw,
+    }
+}
+
+/// A REST v1 event as the tutorial writes them: no requestContext.
+fn rest(method: &str, path: &str, body: Option<&str>) -> Value {
+    json!({
+        "httpMethod": method,
+        "path": path,
+        "headers": {"Content-Type": "application/json"},
+        "pathParameters": null,
+        "body": body,
+    })
+}
+
+fn post(body: &str) -> Value {
+    rest("POST", "/orders", Some(body))
+}
+
+fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = json!(value);
+    event
+}
+
+fn base64_post(body: &[u8]) -> Value {
+    let mut event = post("");
+    event["body"] = json!(STANDARD.encode(body));
+    event["isBase64Encoded"] = json!(true);
+    event
+}
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../../events/apigw/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+const GOOD: &str = r#"{"customerId":"CUST-001","items":[{"productId":"PROD-A","quantity":2}]}"#;
+
+fn assert_order(body: &Value, status: &str) {
+    assert!(
+        body["orderId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("ORD-")),
+        "{body}"
+    );
+    assert_eq!(body["customerId"], "CUST-001");
+    assert_eq!(
+        body["items"],
+        json!([{"productId": "PROD-A", "quantity": 2}])
+    );
+    assert_eq!(body["status"], status);
+    assert_eq!(body["createdAt"], "2026-07-02T11:24:04.213Z");
+    assert_eq!(body["updatedAt"], "2026-07-02T11:24:04.213Z");
+    let keys: Vec<&String> = body.as_object().expect("object").keys().collect();
+    assert_eq!(
+        keys.len(),
+        6,
+        "storage keys must never leave the adapter: {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_tutorials_create_order_event_creates_an_order() {
+    let h = harness();
+    let reply = send(&h.api, sample("create-order.json")).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_order(&reply.body, "created");
+    let id = reply.body["orderId"].as_str().expect("id");
+    assert_eq!(reply.headers["location"], format!("/orders/{id}"));
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(h.repo.len(), 1);
+    assert_eq!(h.events.published().len(), 1);
+    assert!(
+        h.repo.marks().is_empty(),
+        "the mark is cleared once published"
+    );
+
+    let got = send(&h.api, rest("GET", &format!("/orders/{id}"), None)).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, reply.body);
+}
+
+#[tokio::test]
+async fn a_sam_generated_event_with_a_base64_body_and_null_stage_variables_works() {
+    let h = harness();
+    let reply = send(&h.api, sample("sam-aws-proxy-create-order.json")).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_order(&reply.body, "created");
+    let id = reply.body["orderId"].as_str().expect("id");
+    // The public path carries the stage, so Location does too.
+    assert_eq!(reply.headers["location"], format!("/prod/orders/{id}"));
+    assert_eq!(reply.raw["isBase64Encoded"], false);
+}
+
+#[tokio::test]
+async fn an_http_api_v2_event_gets_a_v2_response() {
+    let h = harness();
+    let reply = send(&h.api, sample("http-api-create-order.json")).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_order(&reply.body, "created");
+    assert!(
+        reply.raw.get("cookies").is_some(),
+        "v2 responses carry cookies"
+    );
+}
+
+#[tokio::test]
+async fn an_http_api_event_on_a_named_stage_is_routed_without_the_stage() {
+    let h = harness();
+    let mut event = sample("http-api-create-order.json");
+    event["rawPath"] = json!("/dev/orders");
+    event["requestContext"]["stage"] = json!("dev");
+    let reply = send(&h.api, event).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let id = reply.body["orderId"].as_str().expect("id");
+    assert_eq!(reply.headers["location"], format!("/dev/orders/{id}"));
+}
+
+#[tokio::test]
+async fn a_bom_before_the_json_is_accepted() {
+    let h = harness();
+    let reply = send(&h.api, post(&format!("\u{feff}{GOOD}"))).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend_from_slice(GOOD.as_bytes());
+    let reply = send(&h.api, base64_post(&with_bom)).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+}
+
+#[tokio::test]
+async fn an_event_that_is_not_from_api_gateway_fails_the_invocation() {
+    let h = harness();
+    let err = h
+        .api
+        .handle_event(json!({"source": "orders.api", "detail": {}}), "inv")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not an API Gateway proxy event"),
+        "{err}"
+    );
+}
+
+/// (name, event, status, problem type slug, field named in `errors`)
+fn bad_inputs() -> Vec<(&'static str, Value, u16, &'static str, Option<&'static str>)> {
+    let item = |product: Value, quantity: Value| {
+        json!({"customerId": "C", "items": [{"productId": product, "quantity": quantity}]})
+            .to_string()
+    };
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"productId": format!("P{i}"), "quantity": 1}))
+        .collect();
+    let huge = format!(
+        r#"{{"customerId":"C","items":[{{"productId":"P","quantity":1}}],"pad":"{}"}}"#,
+        "x".repeat(65 * 1024)
+    );
+    let unknown_order = "ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R";
+    vec![
+        ("truncated json", post(r#"{"customerId":"#), 400, "malformed-json", None),
+        ("trailing garbage", post(r#"{"customerId":"C"} x"#), 400, "malformed-json", None),
+        ("not json at all", post("customerId=C"), 400, "malformed-json", None),
+        ("empty body", post(""), 400, "malformed-json", None),
+        ("no body", rest("POST", "/orders", None), 400, "malformed-json", None),
+        ("invalid utf-8", base64_post(b"{\"customerId\":\"\xff\"}"), 400, "malformed-json", None),
+        ("bad base64", {
+            let mut e = post("not base64 at all!");
+            e["isBase64Encoded"] = json!(true);
+            e
+        }, 400, "malformed-base64", None),
+        ("array body", post("[]"), 422, "invalid-fields", Some("body")),
+        ("string body", post(r#""order""#), 422, "invalid-fields", Some("body")),
+        ("null body", post("null"), 422, "invalid-fields", Some("body")),
+        ("customer is a number", post(r#"{"customerId":7,"items":[{"productId":"A","quantity":1}]}"#), 422, "invalid-fields", Some("customerId")),
+        ("customer missing", post(r#"{"items":[{"productId":"A","quantity":1}]}"#), 422, "invalid-fields", Some("customerId")),
+        ("items missing", post(r#"{"customerId":"C"}"#), 422, "invalid-fields", Some("items")),
+        ("items an object", post(r#"{"customerId":"C","items":{}}"#), 422, "invalid-fields", Some("items")),
+        ("items empty", post(r#"{"customerId":"C","items":[]}"#), 422, "invalid-fields", Some("items")),
+        ("item not an object", post(r#"{"customerId":"C","items":[1]}"#), 422, "invalid-fields", Some("items[0]")),
+        ("quantity a string", post(&item(json!("A"), json!("2"))), 422, "invalid-fields", Some("items[0].quantity")),
+        ("quantity a fraction", post(&item(json!("A"), json!(2.5))), 422, "invalid-fields", Some("items[0].quantity")),
+        ("quantity 0", post(&item(json!("A"), json!(0))), 422, "invalid-fields", Some("items[0].quantity")),
+        ("quantity -1", post(&item(json!("A"), json!(-1))), 422, "invalid-fields", Some("items[0].quantity")),
+        ("quantity 10001", post(&item(json!("A"), json!(10_001))), 422, "invalid-fields", Some("items[0].quantity")),
+        ("quantity beyond i64", post(&item(json!("A"), json!(u64::MAX))), 422, "invalid-fields", Some("items[0].quantity")),
+        ("quantity missing", post(r#"{"customerId":"C","items":[{"productId":"A"}]}"#), 422, "invalid-fields", Some("items[0].quantity")),
+        ("product null", post(&item(Value::Null, json!(1))), 422, "invalid-fields", Some("items[0].productId")),
+        ("product with control char", post(&item(json!("A\u{1}"), json!(1))), 422, "invalid-fields", Some("items[0].productId")),
+        ("101 items", post(&json!({"customerId": "C", "items": many}).to_string()), 422, "invalid-fields", Some("items")),
+        ("duplicate product", post(r#"{"customerId":"C","items":[{"productId":"A","quantity":1},{"productId":"A","quantity":2}]}"#), 422, "invalid-fields", Some("items")),
+        ("customer with #", post(r#"{"customerId":"C#1","items":[{"productId":"A","quantity":1}]}"#), 422, "invalid-fields", Some("customerId")),
+        ("customer with /", post(r#"{"customerId":"C/1","items":[{"productId":"A","quantity":1}]}"#), 422, "invalid-fields", Some("customerId")),
+        ("customer of 65 chars", post(&json!({"customerId": "c".repeat(65), "items": [{"productId": "A", "quantity": 1}]}).to_string()), 422, "invalid-fields", Some("customerId")),
+        ("unknown top-level field", post(r#"{"customerId":"C","items":[{"productId":"A","quantity":1}],"discount":5}"#), 422, "invalid-fields", Some("discount")),
+        ("unknown item field", post(r#"{"customerId":"C","items":[{"productId":"A","quantity":1,"price":3}]}"#), 422, "invalid-fields", Some("items[0].price")),
+        ("bad idempotency key", with_header(post(GOOD), "Idempotency-Key", "a b#c"), 422, "invalid-fields", Some("Idempotency-Key")),
+        ("text/plain body", with_header(post(GOOD), "Content-Type", "text/plain"), 415, "unsupported-media-type", None),
+        ("form body", with_header(post(GOOD), "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported-media-type", None),
+        ("65 KiB body", post(&huge), 413, "payload-too-large", None),
+        ("65 KiB base64 body", base64_post(huge.as_bytes()), 413, "payload-too-large", None),
+        ("unknown route", rest("GET", "/", None), 404, "route-not-found", None),
+        ("unknown nested route", rest("GET", "/orders/x/y/z", None), 404, "route-not-found", None),
+        ("wrong method on /orders", rest("GET", "/orders", None), 405, "method-not-allowed", None),
+        ("wrong method on an order", rest("DELETE", &format!("/orders/{unknown_order}"), None), 405, "method-not-allowed", None),
+        ("malformed order id", rest("GET", "/orders/DOESNOTEXIST", None), 400, "bad-parameter", None),
+        ("order id with #", rest("GET", "/orders/ORD-%2301JDQ8N4ZC6B7X2Y3W5V9T0S1", None), 400, "bad-parameter", None),
+        ("order id with a space", rest("GET", "/orders/ORD 1", None), 400, "bad-parameter", None),
+        ("unknown order", rest("GET", &format!("/orders/{unknown_order}"), None), 404, "order-not-found", None),
+        ("cancel an unknown order", rest("POST", &format!("/orders/{unknown_order}/cancel"), None), 404, "order-not-found", None),
+        ("malformed customer in path", rest("GET", "/customers/C%231/orders", None), 400, "bad-parameter", None),
+        ("limit 0", rest("GET", "/customers/C/orders?limit=0", None), 400, "bad-parameter", None),
+        ("limit 101", rest("GET", "/customers/C/orders?limit=101", None), 400, "bad-parameter", None),
+        ("limit not a number", rest("GET", "/customers/C/orders?limit=ten", None), 400, "bad-parameter", None),
+        ("garbage cursor", rest("GET", "/customers/C/orders?cursor=%25%25", None), 400, "bad-parameter", None),
+    ]
+}
+
+/// Query strings in the table are written into the path for readability;
+/// API Gateway sends them apart, so move them where it would.
+fn as_gateway_sends(mut event: Value) -> Value {
+    let path = event["path"].as_str().unwrap_or_default().to_owned();
+    if let Some((path, query)) = path.split_once('?') {
+        let params: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| {
+                let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                (k.to_owned(), json!(v))
+            })
+            .collect();
+        event["path"] = json!(path);
+        event["queryStringParameters"] = Value::Object(params);
+    }
+    event
+}
+
+#[tokio::test]
+async fn every_bad_input_gets_its_status_and_a_problem_and_stores_nothing() {
+    let cases = bad_inputs();
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    for (name, event, status, slug, field) in cases {
+        let h = harness();
+        let reply = send(&h.api, as_gateway_sends(event)).await;
+        assert_eq!(reply.status, status, "{name}: {reply:?}");
+        assert_eq!(
+            reply.headers["content-type"], "application/problem+json",
+            "{name}"
+        );
+        assert_eq!(
+            reply.body["type"],
+            format!("urn:orders:problem:{slug}"),
+            "{name}"
+        );
+        assert_eq!(reply.body["status"], status, "{name}");
+        assert_eq!(reply.body["requestId"], "invocation-1", "{name}");
+        assert!(
+            reply.body["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{name}"
+        );
+        assert!(
+            reply.body["detail"].as_str().is_some_and(|t| !t.is_empty()),
+            "{name}"
+        );
+        if let Some(field) = field {
+            let errors = reply.body["errors"].as_array().expect("errors listed");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e["field"] == field && e["message"].is_string()),
+                "{name}: {field} not in {errors:?}"
+            );
+        }
+        assert_eq!(h.repo.len(), 0, "{name}: something was stored");
+        assert!(
+            h.events.published().is_empty(),
+            "{name}: something was published"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_names_the_allowed_ones() {
+    let h = harness();
+    let reply = send(&h.api, rest("GET", "/orders", None)).await;
+    assert_eq!(reply.headers["allow"], "POST");
+}
+
+#[tokio::test]
+async fn every_invalid_field_is_reported_at_once() {
+    let h = harness();
+    let body = r#"{"customerId":"C#","items":[{"productId":"A","quantity":0},{"productId":"B/","quantity":"x"}],"x":1}"#;
+    let reply = send(&h.api, post(body)).await;
+    assert_eq!(reply.status, 422);
+    let fields: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["x", "items[1].quantity"],
+        "shape errors come first, alone"
+    );
+    let reply = send(
+        &h.api,
+        post(r#"{"customerId":"C#","items":[{"productId":"A","quantity":0},{"productId":"B/","quantity":1}]}"#),
+    )
+    .await;
+    let fields: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["customerId", "items[0].quantity", "items[1].productId"]
+    );
+}
+
+#[tokio::test]
+async fn cancel_then_cancel_again_is_a_conflict() {
+    let h = harness();
+    let created = send(&h.api, post(GOOD)).await;
+    let id = created.body["orderId"].as_str().expect("id").to_owned();
+    let cancelled = send(&h.api, rest("POST", &format!("/orders/{id}/cancel"), None)).await;
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let again = send(&h.api, rest("POST", &format!("/orders/{id}/cancel"), None)).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.body["type"], "urn:orders:problem:conflict");
+    let kinds: Vec<_> = h
+        .events
+        .published()
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["OrderPlaced", "OrderCancelled"]);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_order_and_refuses_another_body() {
+    let h = harness();
+    let first = send(&h.api, with_header(post(GOOD), "Idempotency-Key", "key-1")).await;
+    assert_eq!(first.status, 201);
+    let again = send(&h.api, with_header(post(GOOD), "Idempotency-Key", "key-1")).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let other = r#"{"customerId":"CUST-001","items":[{"productId":"PROD-B","quantity":1}]}"#;
+    let refused = send(&h.api, with_header(post(other), "Idempotency-Key", "key-1")).await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(h.repo.len(), 1);
+    assert_eq!(h.events.published().len(), 1);
+}
+
+#[tokio::test]
+async fn listing_pages_through_a_customers_orders_newest_first() {
+    let h = harness();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let reply = send(&h.api, post(GOOD)).await;
+        ids.push(reply.body["orderId"].as_str().expect("id").to_owned());
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut query = "limit=2".to_owned();
+    for expected_len in [2, 2, 1] {
+        let reply = send(
+            &h.api,
+            as_gateway_sends(rest(
+                "GET",
+                &format!("/customers/CUST-001/orders?{query}"),
+                None,
+            )),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let items = reply.body["items"].as_array().expect("items");
+        assert_eq!(items.len(), expected_len);
+        seen.extend(
+            items
+                .iter()
+                .map(|o| o["orderId"].as_str().expect("id").to_owned()),
+        );
+        match reply.body["nextCursor"].as_str() {
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
+            None => assert_eq!(expected_len, 1),
+        }
+    }
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn a_cursor_cannot_read_another_customers_orders() {
+    let h = harness();
+    for _ in 0..3 {
+        send(&h.api, post(GOOD)).await;
+    }
+    let page = send(
+        &h.api,
+        as_gateway_sends(rest("GET", "/customers/CUST-001/orders?limit=1", None)),
+    )
+    .await;
+    let cursor = page.body["nextCursor"].as_str().expect("cursor").to_owned();
+    let reply = send(
+        &h.api,
+        as_gateway_sends(rest(
+            "GET",
+            &format!("/customers/CUST-002/orders?cursor={cursor}"),
+            None,
+        )),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["detail"],
+        "cursor: the cursor was issued for another customer"
+    );
+}
+
+fn failing_repo(err: fn() -> RepositoryError) -> Arc<MockOrderRepository> {
+    let mut repo = MockOrderRepository::new();
+    repo.expect_create().returning(move |_, _| Err(err()));
+    repo.expect_get().returning(move |_| Err(err()));
+    Arc::new(repo)
+}
+
+const SECRET: &str =
+    "ProvisionedThroughputExceededException on table dev-orders at arn:aws:dynamodb";
+
+#[tokio::test]
+async fn an_unavailable_store_is_a_503_with_retry_after_and_no_internals() {
+    let api = api_over(
+        failing_repo(|| RepositoryError::Unavailable(SECRET.into())),
+        Arc::new(InMemoryEventPublisher::new()),
+    );
+    for event in [
+        post(GOOD),
+        rest("GET", "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R", None),
+    ] {
+        let reply = send(&api, event).await;
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.headers["retry-after"], "1");
+        let text = reply.raw["body"].as_str().expect("body");
+        for secret in ["dev-orders", "Provisioned", "arn:", "dynamodb"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unexpected_failure_is_a_bare_500() {
+    let api = api_over(
+        failing_repo(|| RepositoryError::Unexpected(SECRET.into())),
+        Arc::new(InMemoryEventPublisher::new()),
+    );
+    let reply = send(&api, post(GOOD)).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.body["detail"], "internal error");
+    assert_eq!(reply.body["requestId"], "invocation-1");
+    assert!(
+        !reply.raw["body"]
+            .as_str()
+            .expect("body")
+            .contains("dev-orders")
+    );
+}
+
+#[tokio::test]
+async fn a_failing_bus_still_acknowledges_the_order() {
+    let h = harness();
+    h.events.set_failing(true);
+    let reply = send(&h.api, post(GOOD)).await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(h.repo.marks().len(), 1, "the outbox keeps the event");
+}
+
+#[tokio::test]
+async fn api_gateways_request_id_is_reported_when_present() {
+    let h = harness();
+    let mut event = sample("sam-aws-proxy-create-order.json");
+    event["body"] = json!(STANDARD.encode("{"));
+    let reply = send(&h.api, event).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["requestId"],
+        "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    );
+}

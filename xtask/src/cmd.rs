@@ -1,0 +1,67 @@
+//! Running commands: print each one, run it in the project root, fail with
+//! its exit status.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The project root: xtask's manifest directory's parent.
+pub(crate) fn project_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// The cargo that runs us, so toolchain overrides are honoured.
+pub(crate) fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+#[derive(Debug)]
+pub(crate) struct Failed(String);
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+pub(crate) type Result<T = ()> = std::result::Result<T, Failed>;
+
+/// Runs `program args…` in the project root, printing it first.
+pub(crate) fn run<I, S>(program: &str, args: I) -> Result
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<S> = args.into_iter().collect();
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    let name = if program == cargo() { "cargo" } else { program };
+    println!("$ {name} {}", shown.join(" "));
+    let status = Command::new(program)
+        .args(&args)
+        .current_dir(project_root())
+        .status()
+        .map_err(|e| Failed(format!("could not start `{name}`: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failed(format!(
+            "`{name} {}` failed ({status})",
+            shown.join(" ")
+        )))
+    }
+}
+
+/// True when `cargo <subcommand> --version` runs.
+pub(crate) fn has_cargo_subcommand(subcommand: &str) -> bool {
+    Command::new(cargo())
+        .args([subcommand, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

@@ -1,0 +1,221 @@
+//! Tidy: the architecture invariants of ARCHITECTURE.md, held by tests, so
+//! `cargo xtask test-unit` fails when a boundary is crossed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cmd::{cargo, project_root};
+
+fn crate_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(project_root().join("crates"))
+        .expect("crates/ is readable")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    dirs.push(project_root().join("xtask"));
+    dirs.sort();
+    dirs
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("readable dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "target") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every package `domain` depends on when built normally, transitively.
+fn domain_dependencies() -> Vec<String> {
+    let output = Command::new(cargo())
+        .args([
+            "tree",
+            "--package",
+            "domain",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}"])
+        .current_dir(project_root())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn domain_depends_on_no_aws_lambda_http_json_or_runtime() {
+    let deps = domain_dependencies();
+    assert!(
+        deps.iter().any(|d| d == "domain"),
+        "cargo tree output: {deps:?}"
+    );
+    let forbidden = [
+        "aws-",
+        "aws_",
+        "lambda",
+        "hyper",
+        "http",
+        "serde_json",
+        "tokio",
+        "reqwest",
+    ];
+    let crossing: Vec<&String> = deps
+        .iter()
+        .filter(|d| forbidden.iter().any(|f| d.starts_with(f)))
+        .collect();
+    assert!(crossing.is_empty(), "domain depends on {crossing:?}");
+}
+
+/// The text of a source file that is compiled outside tests: test-only
+/// files (`*_tests.rs`) and everything from the first `#[cfg(test)]` on
+/// are left out, since tests may use a runtime.
+fn non_test_code(file: &Path) -> String {
+    if file.to_string_lossy().ends_with("_tests.rs") {
+        return String::new();
+    }
+    let text = fs::read_to_string(file).expect("readable");
+    match text.find("#[cfg(test)]") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+#[test]
+fn domain_types_carry_no_serde_and_do_no_io() {
+    for file in rust_files(&project_root().join("crates/domain/src")) {
+        let text = non_test_code(&file);
+        for word in [
+            "serde",
+            "Serialize",
+            "Deserialize",
+            "std::fs",
+            "std::net",
+            "std::io",
+            "tokio",
+            "SystemTime",
+            "Instant::now",
+            "Utc::now",
+        ] {
+            assert!(!text.contains(word), "{} mentions {word}", file.display());
+        }
+    }
+}
+
+#[test]
+fn function_binaries_only_wire() {
+    let fns: Vec<PathBuf> = crate_dirs()
+        .into_iter()
+        .filter(|d| {
+            d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("fn-"))
+        })
+        .collect();
+    assert!(!fns.is_empty(), "no fn-* crates found");
+    for dir in fns {
+        let files = rust_files(&dir.join("src"));
+        assert_eq!(
+            files,
+            [dir.join("src/main.rs")],
+            "{}: a function crate holds main.rs only; logic goes in a library crate",
+            dir.display()
+        );
+        let text = fs::read_to_string(&files[0]).expect("readable");
+        let code_lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .count();
+        assert!(
+            code_lines <= 60,
+            "{}: {code_lines} lines of code; wiring fits in 60",
+            dir.display()
+        );
+        for banned in [
+            ".unwrap()",
+            ".expect(",
+            "panic!(",
+            "unimplemented!(",
+            "todo!(",
+        ] {
+            assert!(
+                !text.contains(banned),
+                "{}: `{banned}` in a binary",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_crate_uses_the_workspace_lints() {
+    let root = fs::read_to_string(project_root().join("Cargo.toml")).expect("root manifest");
+    assert!(
+        root.contains("unsafe_code = \"forbid\""),
+        "the workspace forbids unsafe code"
+    );
+    for dir in crate_dirs() {
+        let manifest = fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
+        assert!(
+            manifest.contains("[lints]\nworkspace = true"),
+            "{}: add `[lints] workspace = true`",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn every_module_starts_with_a_header_comment() {
+    for dir in crate_dirs() {
+        for file in rust_files(&dir) {
+            let text = fs::read_to_string(&file).expect("readable");
+            assert!(
+                text.starts_with("//!"),
+                "{}: start with a `//!` header saying what it is",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn architecture_md_describes_every_crate() {
+    let map = fs::read_to_string(project_root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    for dir in crate_dirs() {
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            map.contains(&format!("`{name}`")),
+            "ARCHITECTURE.md does not mention `{name}`"
+        );
+    }
+    assert!(
+        map.contains("Architecture invariant"),
+        "ARCHITECTURE.md states its invariants"
+    );
+}
