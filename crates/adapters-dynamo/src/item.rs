@@ -1,0 +1,307 @@
+//! Orders and idempotency records as DynamoDB items, and back.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::{
+    CustomerId, EventKind, IdempotencyRecord, LineItem, LineItems, Order, OrderId, OrderParts,
+    OrderStatus, ProductId, Quantity, RepositoryError, RequestHash, Timestamp, Version,
+};
+
+use crate::errors::corrupt;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+pub(crate) const PK: &str = "PK";
+pub(crate) const SK: &str = "SK";
+pub(crate) const GSI1PK: &str = "GSI1PK";
+pub(crate) const GSI1SK: &str = "GSI1SK";
+pub(crate) const GSI2PK: &str = "GSI2PK";
+pub(crate) const GSI2SK: &str = "GSI2SK";
+pub(crate) const ORDER_SK: &str = "METADATA";
+pub(crate) const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+pub(crate) const OUTBOX: &str = "OUTBOX";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const STATUS: &str = "status";
+pub(crate) const UPDATED_AT: &str = "updatedAt";
+pub(crate) const REQUEST_HASH: &str = "requestHash";
+pub(crate) const ORDER_ID: &str = "orderId";
+pub(crate) const EXPIRES_AT: &str = "expiresAt";
+pub(crate) const TTL: &str = "ttl";
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn order_pk(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+
+pub(crate) fn customer_pk(customer: &CustomerId) -> String {
+    format!("CUSTOMER#{customer}")
+}
+
+/// `<createdAt>#<orderId>`: sorts by time, then id.
+pub(crate) fn listing_sk(created_at: Timestamp, id: &OrderId) -> String {
+    format!("{}#{id}", created_at.to_rfc3339())
+}
+
+pub(crate) fn idempotency_pk(record: &IdempotencyRecord) -> String {
+    format!("IDEMPOTENCY#{}", record.key)
+}
+
+/// The attribute holding the time an event of `kind` was marked.
+pub(crate) fn mark_attribute(kind: EventKind) -> String {
+    format!("outbox{}", kind.as_str())
+}
+
+pub(crate) fn order_key(id: &OrderId) -> Item {
+    HashMap::from([(PK.into(), s(order_pk(id))), (SK.into(), s(ORDER_SK))])
+}
+
+/// A new order's item, marked for `OrderPlaced` at its creation.
+pub(crate) fn new_order_item(order: &Order) -> Item {
+    let items = order
+        .items()
+        .iter()
+        .map(|line| {
+            AttributeValue::M(HashMap::from([
+                ("productId".into(), s(line.product_id().as_str())),
+                ("quantity".into(), n(line.quantity().get())),
+            ]))
+        })
+        .collect();
+    let mut item = order_key(order.id());
+    item.extend([
+        ("entityType".into(), s("Order")),
+        (ORDER_ID.into(), s(order.id().as_str())),
+        ("customerId".into(), s(order.customer_id().as_str())),
+        ("items".into(), AttributeValue::L(items)),
+        (STATUS.into(), s(order.status().as_str())),
+        ("createdAt".into(), s(order.created_at().to_rfc3339())),
+        (UPDATED_AT.into(), s(order.updated_at().to_rfc3339())),
+        (VERSION.into(), n(order.version().get())),
+        (GSI1PK.into(), s(customer_pk(order.customer_id()))),
+        (GSI1SK.into(), s(listing_sk(order.created_at(), order.id()))),
+        (
+            mark_attribute(EventKind::OrderPlaced),
+            s(order.created_at().to_rfc3339()),
+        ),
+        (GSI2PK.into(), s(OUTBOX)),
+        (GSI2SK.into(), s(listing_sk(order.created_at(), order.id()))),
+    ]);
+    item
+}
+
+pub(crate) fn idempotency_item(record: &IdempotencyRecord, order: &OrderId) -> Item {
+    HashMap::from([
+        (PK.into(), s(idempotency_pk(record))),
+        (SK.into(), s(IDEMPOTENCY_SK)),
+        ("entityType".into(), s("IdempotencyRecord")),
+        (REQUEST_HASH.into(), s(record.request_hash.as_str())),
+        (ORDER_ID.into(), s(order.as_str())),
+        (EXPIRES_AT.into(), n(record.expires_at.unix_millis())),
+        (TTL.into(), n(record.expires_at.unix_seconds())),
+    ])
+}
+
+/// Reads attributes of one item, naming the item in every complaint.
+pub(crate) struct Reader<'a> {
+    item: &'a Item,
+    what: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(item: &'a Item, what: &'a str) -> Self {
+        Self { item, what }
+    }
+
+    fn missing(&self, name: &str, expected: &str) -> RepositoryError {
+        corrupt(format!(
+            "{}: attribute {name} is missing or not {expected}",
+            self.what
+        ))
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Result<&'a str, RepositoryError> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(value)) => Ok(value),
+            _ => Err(self.missing(name, "a string")),
+        }
+    }
+
+    pub(crate) fn optional_string(&self, name: &str) -> Option<&'a str> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn number(&self, name: &str) -> Result<i64, RepositoryError> {
+        match self.item.get(name) {
+            Some(AttributeValue::N(value)) => {
+                value.parse().map_err(|_| self.missing(name, "an integer"))
+            }
+            _ => Err(self.missing(name, "a number")),
+        }
+    }
+
+    pub(crate) fn timestamp(&self, name: &str) -> Result<Timestamp, RepositoryError> {
+        Timestamp::parse_rfc3339(self.string(name)?)
+            .ok_or_else(|| self.missing(name, "an RFC 3339 time"))
+    }
+
+    fn list(&self, name: &str) -> Result<&'a [AttributeValue], RepositoryError> {
+        match self.item.get(name) {
+            Some(AttributeValue::L(values)) => Ok(values),
+            _ => Err(self.missing(name, "a list")),
+        }
+    }
+}
+
+fn bad(what: &str, name: &str, err: impl std::fmt::Display) -> RepositoryError {
+    corrupt(format!("{what}: attribute {name} is invalid: {err}"))
+}
+
+/// Rebuilds an order from its item. A malformed item is `Unexpected`.
+pub(crate) fn order_from_item(item: &Item) -> Result<Order, RepositoryError> {
+    let pk = match item.get(PK) {
+        Some(AttributeValue::S(pk)) => pk.as_str(),
+        _ => "an order item",
+    };
+    let r = Reader::new(item, pk);
+    let id = OrderId::parse(r.string(ORDER_ID)?).map_err(|e| bad(pk, ORDER_ID, e))?;
+    let customer_id =
+        CustomerId::parse(r.string("customerId")?).map_err(|e| bad(pk, "customerId", e))?;
+    let mut lines = Vec::new();
+    for (i, line) in r.list("items")?.iter().enumerate() {
+        let AttributeValue::M(line) = line else {
+            return Err(bad(pk, "items", format!("line {i} is not a map")));
+        };
+        let line_reader = Reader::new(line, pk);
+        let product = ProductId::parse(line_reader.string("productId")?)
+            .map_err(|e| bad(pk, "items.productId", e))?;
+        let quantity = Quantity::parse(line_reader.number("quantity")?)
+            .map_err(|e| bad(pk, "items.quantity", e))?;
+        lines.push(LineItem::new(product, quantity));
+    }
+    let items = LineItems::parse(lines).map_err(|e| bad(pk, "items", e))?;
+    let status = OrderStatus::parse(r.string(STATUS)?)
+        .ok_or_else(|| bad(pk, STATUS, "not a known status"))?;
+    let version = u64::try_from(r.number(VERSION)?)
+        .ok()
+        .and_then(Version::new)
+        .ok_or_else(|| bad(pk, VERSION, "not a positive integer"))?;
+    Ok(Order::from_parts(OrderParts {
+        id,
+        customer_id,
+        items,
+        status,
+        created_at: r.timestamp("createdAt")?,
+        updated_at: r.timestamp(UPDATED_AT)?,
+        version,
+    }))
+}
+
+/// The events marked on an order item, with when each was marked.
+pub(crate) fn marks_of(item: &Item) -> Vec<(EventKind, Timestamp)> {
+    EventKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            Reader::new(item, "")
+                .optional_string(&mark_attribute(kind))
+                .and_then(Timestamp::parse_rfc3339)
+                .map(|at| (kind, at))
+        })
+        .collect()
+}
+
+/// The stored record's hash and order id.
+pub(crate) fn idempotency_from_item(
+    item: &Item,
+) -> Result<(RequestHash, OrderId), RepositoryError> {
+    let r = Reader::new(item, "an idempotency record");
+    let hash = RequestHash::from_stored(r.string(REQUEST_HASH)?).ok_or_else(|| {
+        bad(
+            "an idempotency record",
+            REQUEST_HASH,
+            "not a SHA-256 hex digest",
+        )
+    })?;
+    let id = OrderId::parse(r.string(ORDER_ID)?)
+        .map_err(|e| bad("an idempotency record", ORDER_ID, e))?;
+    Ok((hash, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order() -> Order {
+        Order::place(
+            OrderId::parse("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R").unwrap(),
+            CustomerId::parse("CUST-001").unwrap(),
+            LineItems::parse(vec![LineItem::new(
+                ProductId::parse("PROD-A").unwrap(),
+                Quantity::parse(2).unwrap(),
+            )])
+            .unwrap(),
+            Timestamp::from_unix_millis(1_782_991_444_213).unwrap(),
+        )
+    }
+
+    #[test]
+    fn an_order_item_has_the_tutorials_key_shape() {
+        let item = new_order_item(&order());
+        assert_eq!(item[PK], s("ORDER#ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R"));
+        assert_eq!(item[SK], s("METADATA"));
+        assert_eq!(item[GSI1PK], s("CUSTOMER#CUST-001"));
+        assert_eq!(
+            item[GSI1SK],
+            s("2026-07-02T11:24:04.213Z#ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R")
+        );
+        assert_eq!(item[STATUS], s("created"));
+        assert_eq!(item[VERSION], n(1));
+        assert_eq!(item[GSI2PK], s("OUTBOX"));
+        assert_eq!(
+            marks_of(&item),
+            vec![(EventKind::OrderPlaced, order().created_at())]
+        );
+    }
+
+    #[test]
+    fn an_order_round_trips_through_its_item() {
+        assert_eq!(order_from_item(&new_order_item(&order())).unwrap(), order());
+    }
+
+    #[test]
+    fn a_damaged_item_is_an_unexpected_error_that_names_it() {
+        let damaged: [(&str, AttributeValue); 6] = [
+            (STATUS, s("shipped")),
+            (VERSION, n(0)),
+            (VERSION, s("1")),
+            ("items", AttributeValue::L(vec![])),
+            ("customerId", s("C#1")),
+            ("createdAt", s("yesterday")),
+        ];
+        for (name, value) in damaged {
+            let mut item = new_order_item(&order());
+            item.insert(name.into(), value);
+            match order_from_item(&item) {
+                Err(RepositoryError::Unexpected(e)) => {
+                    assert!(
+                        e.to_string()
+                            .contains("ORDER#ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R"),
+                        "{e}"
+                    );
+                    assert!(e.to_string().contains(name), "{e}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! `DynamoOrderRepository`: the `OrderRepository` contract on DynamoDB.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use domain::{
+    CreateOutcome, CustomerId, EventKind, IdempotencyRecord, ListPosition, Order, OrderId,
+    OrderPage, OrderRepository, PageLimit, PendingEvent, RepositoryError, Timestamp, Version,
+};
+
+use crate::errors::{classify, corrupt};
+use crate::item::{
+    self, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IDEMPOTENCY_SK, Item, OUTBOX, PK, SK, STATUS,
+    UPDATED_AT, VERSION, idempotency_item, mark_attribute, n, new_order_item, order_from_item,
+    order_key, s,
+};
+use crate::table::{GSI1, GSI2};
+
+/// How often a transaction that lost a race with another one is retried.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// BatchGetItem takes at most this many keys.
+const BATCH_GET_MAX: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct DynamoOrderRepository {
+    client: Client,
+    table: String,
+}
+
+impl DynamoOrderRepository {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, RepositoryError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(output.item)
+    }
+
+    async fn create_plain(&self, order: &Order) -> Result<CreateOutcome, RepositoryError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(new_order_item(order)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Err(RepositoryError::AlreadyExists)
+            }
+            Err(e) => Err(classify("PutItem", e)),
+        }
+    }
+
+    async fn create_with_key(
+        &self,
+        order: &Order,
+        record: &IdempotencyRecord,
+    ) -> Result<CreateOutcome, RepositoryError> {
+        let put_order = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(new_order_item(order)))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| RepositoryError::Unexpected(Box::new(e)))?;
+        // An expired record may be taken over: TTL deletion lags by hours.
+        let put_record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(idempotency_item(record, order.id())))
+            .condition_expression("attribute_not_exists(PK) OR #expires <= :now")
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_values(":now", n(order.created_at().unix_millis()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| RepositoryError::Unexpected(Box::new(e)))?;
+        for attempt in 1..=TRANSACTION_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put_order.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(put_record.clone()).build())
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(CreateOutcome::Created),
+                Err(err) => err,
+            };
+            let reasons = match &err {
+                SdkError::ServiceError(e) => match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons().to_vec()
+                    }
+                    _ => return Err(classify("TransactWriteItems", err)),
+                },
+                _ => return Err(classify("TransactWriteItems", err)),
+            };
+            let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+            if code(1) == "ConditionalCheckFailed" {
+                let stored = match reasons.get(1).and_then(|r| r.item()) {
+                    Some(item) => Some(item.clone()),
+                    None => {
+                        let key = HashMap::from([
+                            (PK.to_owned(), s(item::idempotency_pk(record))),
+                            (SK.to_owned(), s(IDEMPOTENCY_SK)),
+                        ]);
+                        self.get_item(key).await?
+                    }
+                };
+                // Gone between the write and the read (expired and swept):
+                // the next attempt may take the key.
+                let Some(stored) = stored else { continue };
+                return self.replay(record, &stored).await;
+            }
+            if code(0) == "ConditionalCheckFailed" {
+                return Err(RepositoryError::AlreadyExists);
+            }
+            let conflicted = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflicted {
+                return Err(classify("TransactWriteItems", err));
+            }
+            // Another transaction on the same key is in flight: once it
+            // commits, the next attempt sees its record and replays.
+            let backoff = Duration::from_millis(10 * u64::from(attempt));
+            tokio::time::sleep(backoff).await;
+        }
+        Err(RepositoryError::Unavailable(
+            "transactions on this idempotency key kept conflicting".into(),
+        ))
+    }
+
+    /// The key is taken: the same request replays, another is refused.
+    async fn replay(
+        &self,
+        record: &IdempotencyRecord,
+        stored: &Item,
+    ) -> Result<CreateOutcome, RepositoryError> {
+        let (hash, original) = item::idempotency_from_item(stored)?;
+        if hash != record.request_hash {
+            return Err(RepositoryError::IdempotencyKeyReused);
+        }
+        let order = self.get(&original).await?.ok_or_else(|| {
+            corrupt(format!(
+                "idempotency record names {original}, which is not stored"
+            ))
+        })?;
+        Ok(CreateOutcome::Replayed(order))
+    }
+
+    /// Reads items by key with strongly consistent reads, retrying what
+    /// DynamoDB leaves unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, RepositoryError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| RepositoryError::Unexpected(Box::new(e)))?,
+            );
+            for attempt in 0..TRANSACTION_ATTEMPTS {
+                let Some(request) = pending.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchGetItem", e))?;
+                if let Some(mut responses) = output.responses {
+                    found.extend(responses.remove(&self.table).unwrap_or_default());
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+            if pending.is_some() {
+                return Err(RepositoryError::Unavailable(
+                    "BatchGetItem kept leaving keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn is_conditional_failure(err: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
+    matches!(
+        err,
+        SdkError::ServiceError(e) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+#[async_trait]
+impl OrderRepository for DynamoOrderRepository {
+    async fn create(
+        &self,
+        order: &Order,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Result<CreateOutcome, RepositoryError> {
+        match idempotency {
+            None => self.create_plain(order).await,
+            Some(record) => self.create_with_key(order, &record).await,
+        }
+    }
+
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, RepositoryError> {
+        self.get_item(order_key(id))
+            .await?
+            .map(|item| order_from_item(&item))
+            .transpose()
+    }
+
+    async fn update(
+        &self,
+        order: &Order,
+        expected: Version,
+        mark: Option<EventKind>,
+    ) -> Result<(), RepositoryError> {
+        let mut expression =
+            "SET #status = :status, #updated = :updated, #version = :version".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(order.id())))
+            .condition_expression("attribute_exists(PK) AND #version = :expected")
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_names("#updated", UPDATED_AT)
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":status", s(order.status().as_str()))
+            .expression_attribute_values(":updated", s(order.updated_at().to_rfc3339()))
+            .expression_attribute_values(":version", n(order.version().get()))
+            .expression_attribute_values(":expected", n(expected.get()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(kind) = mark {
+            expression.push_str(
+                ", #mark = :marked, #gsi2pk = :outbox, #gsi2sk = if_not_exists(#gsi2sk, :outboxSk)",
+            );
+            request = request
+                .expression_attribute_names("#mark", mark_attribute(kind))
+                .expression_attribute_names("#gsi2pk", GSI2PK)
+                .expression_attribute_names("#gsi2sk", GSI2SK)
+                .expression_attribute_values(":marked", s(order.updated_at().to_rfc3339()))
+                .expression_attribute_values(":outbox", s(OUTBOX))
+                .expression_attribute_values(
+                    ":outboxSk",
+                    s(item::listing_sk(order.updated_at(), order.id())),
+                );
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if is_conditional_failure(&err) => {
+                let existed = match &err {
+                    SdkError::ServiceError(e) => match e.err() {
+                        UpdateItemError::ConditionalCheckFailedException(c) => c.item().is_some(),
+                        _ => false,
+                    },
+                    _ => false,
+                };
+                // Without the old item in the error, one read tells apart.
+                let existed = existed || self.get_item(order_key(order.id())).await?.is_some();
+                Err(if existed {
+                    RepositoryError::VersionConflict
+                } else {
+                    RepositoryError::NotFound
+                })
+            }
+            Err(err) => Err(classify("UpdateItem", err)),
+        }
+    }
+
+    async fn list_by_customer(
+        &self,
+        customer: &CustomerId,
+        limit: PageLimit,
+        after: Option<ListPosition>,
+    ) -> Result<OrderPage, RepositoryError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1.name)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.get()).unwrap_or(i32::MAX))
+            .expression_attribute_names("#pk", GSI1PK)
+            .expression_attribute_values(":pk", s(item::customer_pk(customer)));
+        request = match &after {
+            None => request.key_condition_expression("#pk = :pk"),
+            Some(position) => request
+                .key_condition_expression("#pk = :pk AND #sk < :after")
+                .expression_attribute_names("#sk", GSI1SK)
+                .expression_attribute_values(
+                    ":after",
+                    s(item::listing_sk(position.created_at, &position.order_id)),
+                ),
+        };
+        let output = request.send().await.map_err(|e| classify("Query", e))?;
+        let orders = output
+            .items()
+            .iter()
+            .map(order_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match (output.last_evaluated_key.is_some(), orders.last()) {
+            (true, Some(last)) => Some(ListPosition {
+                created_at: last.created_at(),
+                order_id: last.id().clone(),
+            }),
+            _ => None,
+        };
+        Ok(OrderPage { orders, next })
+    }
+
+    async fn pending_events(
+        &self,
+        marked_before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PendingEvent>, RepositoryError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // '$' sorts right after '#', so this bound takes every mark made at
+        // or before the cutoff, whatever the order id.
+        let upper = format!("{}$", marked_before.to_rfc3339());
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2.name)
+                .key_condition_expression("#pk = :outbox AND #sk < :upper")
+                .expression_attribute_names("#pk", GSI2PK)
+                .expression_attribute_names("#sk", GSI2SK)
+                .expression_attribute_values(":outbox", s(OUTBOX))
+                .expression_attribute_values(":upper", s(upper.clone()))
+                .projection_expression("PK, SK")
+                .limit(i32::try_from(limit.min(1_000)).unwrap_or(1_000))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            keys.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|item| {
+                        let pk = item.get(PK)?.clone();
+                        let sk = item.get(SK)?.clone();
+                        Some(HashMap::from([(PK.to_owned(), pk), (SK.to_owned(), sk)]))
+                    }),
+            );
+            start = output.last_evaluated_key;
+            if start.is_none() || keys.len() >= limit {
+                break;
+            }
+        }
+        // The index is eventually consistent: re-read each order so a mark
+        // cleared a moment ago is not published again.
+        let mut pending = Vec::new();
+        for item in self.batch_get(keys).await? {
+            let marks = item::marks_of(&item);
+            if marks.is_empty() {
+                continue;
+            }
+            let order = order_from_item(&item)?;
+            for (kind, marked_at) in marks {
+                if marked_at <= marked_before {
+                    pending.push(PendingEvent {
+                        order: order.clone(),
+                        kind,
+                        marked_at,
+                    });
+                }
+            }
+        }
+        pending.sort_by(|a, b| {
+            (a.marked_at, a.order.id(), a.kind).cmp(&(b.marked_at, b.order.id(), b.kind))
+        });
+        pending.truncate(limit);
+        Ok(pending)
+    }
+
+    async fn clear_mark(&self, id: &OrderId, kind: EventKind) -> Result<(), RepositoryError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .update_expression("REMOVE #mark")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#mark", mark_attribute(kind))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let remaining = match result {
+            Ok(output) => output
+                .attributes
+                .map(|a| item::marks_of(&a))
+                .unwrap_or_default(),
+            Err(err) if is_conditional_failure(&err) => return Ok(()),
+            Err(err) => return Err(classify("UpdateItem", err)),
+        };
+        if !remaining.is_empty() {
+            return Ok(());
+        }
+        // No mark left: take the order out of the outbox index, unless a
+        // mark was added in between (the condition checks that).
+        let mut condition = "attribute_exists(PK)".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .update_expression("REMOVE #gsi2pk, #gsi2sk")
+            .expression_attribute_names("#gsi2pk", GSI2PK)
+            .expression_attribute_names("#gsi2sk", GSI2SK);
+        for (i, kind) in EventKind::ALL.into_iter().enumerate() {
+            let name = format!("#m{i}");
+            condition.push_str(&format!(" AND attribute_not_exists({name})"));
+            request = request.expression_attribute_names(name, mark_attribute(kind));
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if is_conditional_failure(&err) => Ok(()),
+            Err(err) => Err(classify("UpdateItem", err)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "repository_tests.rs"]
+mod tests;
