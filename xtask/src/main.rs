@@ -33,6 +33,7 @@ Environment:
   DYNAMODB_LOCAL_IMAGE    the Docker image when an engine answers
                           (default amazon/dynamodb-local:latest)
   DYNAMODB_LOCAL_JAR_DIR  a folder holding DynamoDBLocal.jar
+  DYNAMODB_LOCAL_PROVIDER `container` or `java`: allow only that provider
 ";
 
 fn main() -> ExitCode {

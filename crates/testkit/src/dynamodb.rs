@@ -53,14 +53,19 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// Reads `DYNAMODB_ENDPOINT`, `DYNAMODB_LOCAL_IMAGE`,
+    /// `DYNAMODB_LOCAL_JAR_DIR`, and `DYNAMODB_LOCAL_PROVIDER`, which, when
+    /// set to `container` or `java`, allows only that provider (CI uses it
+    /// to make sure the container path is the one exercised).
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let only = var("DYNAMODB_LOCAL_PROVIDER");
         Self {
             endpoint: var("DYNAMODB_ENDPOINT"),
             image: var("DYNAMODB_LOCAL_IMAGE"),
             jar_dir: var("DYNAMODB_LOCAL_JAR_DIR").map(PathBuf::from),
-            docker: true,
-            java: true,
+            docker: only.as_deref().is_none_or(|p| p == "container"),
+            java: only.as_deref().is_none_or(|p| p == "java"),
             endpoint_deadline: None,
         }
     }
@@ -89,7 +94,7 @@ enum Keep {
         _watchdog: Watchdog,
     },
     Container {
-        runtime: tokio::runtime::Runtime,
+        runtime: Option<tokio::runtime::Runtime>,
         container: Option<Box<ContainerAsync<GenericImage>>>,
         _watchdog: Watchdog,
     },
@@ -164,8 +169,14 @@ impl Drop for DynamoDbLocal {
             Keep::Container {
                 runtime, container, ..
             } => {
-                if let Some(container) = container.take() {
-                    let _ = runtime.block_on((*container).rm());
+                // Drop may run inside a test's runtime, where blocking on or
+                // dropping another runtime is refused: do both on a thread.
+                if let (Some(runtime), Some(container)) = (runtime.take(), container.take()) {
+                    let removal = std::thread::spawn(move || {
+                        let _ = runtime.block_on((*container).rm());
+                        drop(runtime);
+                    });
+                    let _ = removal.join();
                 }
             }
         }
@@ -221,7 +232,11 @@ fn start_providers(config: &ProviderConfig) -> Result<DynamoDbLocal, String> {
                 match start_container(runtime, image) {
                     Ok(found) => return Ok(found),
                     Err((why, rt)) => {
-                        eprintln!("testkit: DynamoDB Local container failed ({why}); trying Java");
+                        if config.java {
+                            eprintln!(
+                                "testkit: DynamoDB Local container failed ({why}); trying Java"
+                            );
+                        }
                         tried.push(format!("Docker image {image}: {why}"));
                         return start_java_or_fail(config, rt, tried);
                     }
@@ -352,7 +367,7 @@ fn start_container(
         endpoint,
         kind: ProviderKind::Container,
         keep: Keep::Container {
-            runtime,
+            runtime: Some(runtime),
             container: Some(Box::new(container)),
             _watchdog: watchdog,
         },
