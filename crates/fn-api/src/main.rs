@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use adapters_dynamo::DynamoOrderRepository;
+use adapters_eventbridge::EventBridgePublisher;
 use adapters_http::Api;
-use adapters_memory::InMemoryEventPublisher;
 use adapters_system::{SystemClock, UlidIdGenerator};
 use domain::{OrderService, ServiceConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -17,16 +17,16 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME must name the orders table")?;
-    // Region, credentials and AWS_ENDPOINT_URL_DYNAMODB come from the SDK's
-    // own environment handling.
-    let dynamodb = adapters_dynamo::load_client().await;
-    // No event bus is wired into this function yet: every event is refused,
-    // so it stays marked in the outbox until a relay publishes it.
-    let events = InMemoryEventPublisher::new();
-    events.set_failing(true);
+    let bus = std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME must name the event bus")?;
+    // Region, credentials and AWS_ENDPOINT_URL_DYNAMODB / _EVENTBRIDGE come
+    // from the SDK's own environment handling.
+    let (dynamodb, eventbridge) = tokio::join!(
+        adapters_dynamo::load_client(),
+        adapters_eventbridge::load_client()
+    );
     let service = OrderService::new(
         Arc::new(DynamoOrderRepository::new(dynamodb, table)),
-        Arc::new(events),
+        Arc::new(EventBridgePublisher::new(eventbridge, bus)),
         Arc::new(SystemClock),
         Arc::new(UlidIdGenerator::new()),
         ServiceConfig::default(),

@@ -1,6 +1,7 @@
 //! Test fixtures shared by the crates' tests: sample orders, the
 //! `OrderRepository` contract suite, and (feature `dynamodb`) DynamoDB Local
-//! found or started for the tests.
+//! found or started for the tests, and (feature `moto`) moto's server for
+//! EventBridge.
 //!
 //! Invariant: nothing here is linked into a function binary; it is a
 //! dev-dependency only.
@@ -8,6 +9,8 @@
 pub mod contract;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "moto")]
+pub mod moto;
 pub mod orders;
-#[cfg(feature = "dynamodb")]
+#[cfg(any(feature = "dynamodb", feature = "moto"))]
 pub mod watchdog;

@@ -1,0 +1,178 @@
+//! `Consumer`: what fn-events does with each event the bus delivers.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use domain::{Confirmation, OrderError, OrderId, OrderService, RelayReport, TransitionError};
+
+use crate::wire::{DETAIL_SOURCE, OrderEventDetail};
+
+/// What an event led to. Every outcome acknowledges the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Confirmed(OrderId),
+    /// A repeated delivery: the order was confirmed already.
+    AlreadyConfirmed(OrderId),
+    /// The order is not stored (never was, or the event is from elsewhere).
+    UnknownOrder(OrderId),
+    /// The order was cancelled before its `OrderPlaced` arrived.
+    CancelledBeforeConfirmation(OrderId),
+    /// The relay ran: how many marked events it published.
+    Relayed { published: usize, failed: usize },
+    /// An event of ours that needs nothing here.
+    Ignored(&'static str),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    /// The event can never be handled: retrying cannot help.
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    /// Handling failed for a reason that may pass (the store is down).
+    #[error("handling the event failed")]
+    Failed(#[source] OrderError),
+}
+
+impl ConsumeError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    service: OrderService,
+    /// Marks younger than this are left to the request that made them.
+    relay_min_age: Duration,
+    /// Events per relay round.
+    relay_batch: usize,
+    /// Rounds per scheduled run, while rounds come back full.
+    relay_rounds: usize,
+}
+
+fn field<'a>(event: &'a Value, name: &str) -> Result<&'a str, ConsumeError> {
+    event
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ConsumeError::Malformed(format!("`{name}` is missing or not a string")))
+}
+
+impl Consumer {
+    pub fn new(service: OrderService) -> Self {
+        Self {
+            service,
+            relay_min_age: Duration::from_secs(30),
+            relay_batch: 100,
+            relay_rounds: 20,
+        }
+    }
+
+    /// Sets how old a mark must be before the relay publishes it.
+    #[must_use]
+    pub fn with_relay_min_age(mut self, min_age: Duration) -> Self {
+        self.relay_min_age = min_age;
+        self
+    }
+
+    /// Handles one delivered event.
+    pub async fn handle(&self, event: &Value) -> Result<Outcome, ConsumeError> {
+        let source = field(event, "source")?;
+        let detail_type = field(event, "detail-type")?;
+        match (source, detail_type) {
+            ("aws.events", "Scheduled Event") => self.relay().await,
+            (DETAIL_SOURCE, "OrderPlaced") => self.confirm(event).await,
+            (DETAIL_SOURCE, "OrderCancelled") => Ok(Outcome::Ignored("OrderCancelled needs no confirmation")),
+            (source, detail_type) => Err(ConsumeError::Malformed(format!(
+                "no handler for {detail_type:?} from {source:?}"
+            ))),
+        }
+    }
+
+    /// Handles one invocation's payload, as fn-events returns it to Lambda:
+    /// an outcome acknowledges; a malformed event is logged and acknowledged
+    /// as rejected (retrying cannot fix it); a retryable failure fails the
+    /// invocation so that Lambda retries it.
+    pub async fn handle_invocation(&self, event: Value) -> Result<Value, ConsumeError> {
+        let id = event.get("id").and_then(Value::as_str).unwrap_or("-").to_owned();
+        match self.handle(&event).await {
+            Ok(outcome) => {
+                tracing::info!(event_id = %id, outcome = ?outcome, "event handled");
+                Ok(json!({"status": "handled", "outcome": format!("{outcome:?}")}))
+            }
+            Err(err) if !err.is_retryable() => {
+                tracing::error!(event_id = %id, error = %err, "event rejected; it will not be retried");
+                Ok(json!({"status": "rejected", "reason": err.to_string()}))
+            }
+            Err(err) => {
+                let cause = match &err {
+                    ConsumeError::Failed(source) => source_chain(source),
+                    ConsumeError::Malformed(_) => String::new(),
+                };
+                tracing::error!(event_id = %id, error = %err, cause = %cause, "event failed; it will be retried");
+                Err(err)
+            }
+        }
+    }
+
+    async fn confirm(&self, event: &Value) -> Result<Outcome, ConsumeError> {
+        let detail = event
+            .get("detail")
+            .ok_or_else(|| ConsumeError::Malformed("`detail` is missing".into()))?;
+        let detail: OrderEventDetail = serde_json::from_value(detail.clone())
+            .map_err(|e| ConsumeError::Malformed(format!("`detail` is not an order event: {e}")))?;
+        let id = OrderId::parse(&detail.order_id)
+            .map_err(|e| ConsumeError::Malformed(format!("`detail.orderId`: {e}")))?;
+        match self.service.confirm(&id).await {
+            Ok((_, Confirmation::Confirmed)) => Ok(Outcome::Confirmed(id)),
+            Ok((_, Confirmation::AlreadyConfirmed)) => Ok(Outcome::AlreadyConfirmed(id)),
+            Err(OrderError::NotFound) => {
+                tracing::warn!(order_id = %id, "OrderPlaced for an order that is not stored");
+                Ok(Outcome::UnknownOrder(id))
+            }
+            Err(OrderError::Transition(TransitionError { .. })) => {
+                Ok(Outcome::CancelledBeforeConfirmation(id))
+            }
+            Err(other) => Err(ConsumeError::Failed(other)),
+        }
+    }
+
+    async fn relay(&self) -> Result<Outcome, ConsumeError> {
+        let mut total = RelayReport::default();
+        for _ in 0..self.relay_rounds {
+            let report = self
+                .service
+                .relay(self.relay_min_age, self.relay_batch)
+                .await
+                .map_err(ConsumeError::Failed)?;
+            total.published += report.published;
+            total.failed += report.failed;
+            // A short round means the outbox is drained, or the bus is
+            // refusing: either way, the next schedule tries again.
+            if report.published + report.failed < self.relay_batch || report.failed > 0 {
+                break;
+            }
+        }
+        Ok(Outcome::Relayed {
+            published: total.published,
+            failed: total.failed,
+        })
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut text = String::new();
+    let mut source = err.source();
+    while let Some(e) = source {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;

@@ -1,0 +1,47 @@
+//! EventBridge, both ways: `EventBridgePublisher` puts order events on the
+//! stage's bus, and `Consumer` handles what the bus delivers to fn-events
+//! (`OrderPlaced` confirms the order; the scheduled relay event publishes
+//! what the outbox still holds).
+//!
+//! Only this crate knows the event wire shape: source `orders.api`,
+//! detail-type `OrderPlaced` / `OrderCancelled`, detail
+//! `{orderId, customerId, items, createdAt}`.
+//!
+//! Invariants: PutEvents' `FailedEntryCount` is read, failed entries are
+//! retried and then reported one by one, never dropped; batches hold at
+//! most 10 entries and 256 KiB. A delivered event that can never succeed
+//! (malformed) is rejected without being retried, and one that may succeed
+//! later (the store is down) fails the invocation so it is retried.
+
+mod consumer;
+mod publisher;
+mod wire;
+
+pub use consumer::{ConsumeError, Consumer, Outcome};
+pub use publisher::{EventBridgePublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
+pub use wire::{DETAIL_SOURCE, OrderEventDetail};
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+/// The SDK configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL_EVENTBRIDGE`), with timeouts that fail a dead bus
+/// quickly: the order is already stored and marked, and the relay
+/// publishes it later.
+pub async fn load_client() -> aws_sdk_eventbridge::Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(4))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .load()
+        .await;
+    aws_sdk_eventbridge::Client::new(&config)
+}
