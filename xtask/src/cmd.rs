@@ -58,6 +58,21 @@ where
     }
 }
 
+/// Runs `program args…` in the caller's directory (so that relative paths
+/// the user gave still hold), printing it first, and returns its exit code
+/// (for commands whose code carries meaning).
+pub(crate) fn run_for_code(program: &str, args: &[String]) -> Result<i32> {
+    let name = if program == cargo() { "cargo" } else { program };
+    println!("$ {name} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| Failed(format!("could not start `{name}`: {e}")))?;
+    status
+        .code()
+        .ok_or_else(|| Failed(format!("`{name}` was stopped by a signal ({status})")))
+}
+
 /// True when `cargo <subcommand> --version` runs.
 pub(crate) fn has_cargo_subcommand(subcommand: &str) -> bool {
     Command::new(cargo())

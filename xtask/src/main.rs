@@ -11,6 +11,7 @@ mod cmd;
 mod test;
 #[cfg(test)]
 mod tidy;
+mod toolkit;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,11 @@ Tasks:
                     target/dynamodb-local when it is missing
   test              every local test stage, in order: test-unit,
                     test-integration
+  rule-test RULE --event FILE [--template FILE]
+  rule-test --pattern FILE --event FILE
+                    match an event against an EventBridge rule of
+                    infra/template.yaml (or a pattern file); says which
+                    field failed; exit 0 match, 1 no match, 2 bad input
   help              this text
 
 Environment:
@@ -34,6 +40,7 @@ Environment:
                           (default amazon/dynamodb-local:latest)
   DYNAMODB_LOCAL_JAR_DIR  a folder holding DynamoDBLocal.jar
   DYNAMODB_LOCAL_PROVIDER `container` or `java`: allow only that provider
+  MOTO_ENDPOINT           use this running moto server for EventBridge
 ";
 
 fn main() -> ExitCode {
@@ -42,6 +49,9 @@ fn main() -> ExitCode {
         Some((task, rest)) => (task.as_str(), rest),
         None => ("help", &[][..]),
     };
+    if task == "rule-test" {
+        return toolkit::forward("rule-test", rest);
+    }
     if !rest.is_empty() && !matches!(task, "help" | "--help" | "-h") {
         eprintln!("error: `{task}` takes no arguments, got {rest:?}\n\n{HELP}");
         return ExitCode::from(2);

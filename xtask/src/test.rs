@@ -3,7 +3,9 @@
 //! `test-unit` runs every crate's in-crate tests (`--lib --bins`) and the
 //! doc tests: doubles and in-memory adapters only, no network, no Docker,
 //! no AWS account. `test-integration` runs the adapters against DynamoDB
-//! Local, which the testkit finds or starts (see `testkit::dynamodb`).
+//! Local and moto's EventBridge, which the testkit finds or starts (see
+//! `testkit::dynamodb`, `testkit::moto`); this task installs what they
+//! need under `target/` when it is missing.
 
 use std::path::Path;
 
@@ -47,6 +49,9 @@ pub(crate) fn integration() -> Result {
     if std::env::var_os("DYNAMODB_ENDPOINT").is_none() {
         ensure_dynamodb_local_jar();
     }
+    if std::env::var_os("MOTO_ENDPOINT").is_none() {
+        ensure_moto()?;
+    }
     let cargo = cmd::cargo();
     cmd::run(
         &cargo,
@@ -62,7 +67,37 @@ pub(crate) fn integration() -> Result {
     )?;
     cmd::run(
         &cargo,
+        ["test", "--package", "adapters-eventbridge", "--test", "it"],
+    )?;
+    cmd::run(
+        &cargo,
         ["test", "--package", "adapters-dynamo", "--test", "it"],
+    )
+}
+
+/// The moto version the EventBridge tests are written against.
+const MOTO: &str = "moto[server]>=5.1,<6";
+
+/// Creates `target/moto-venv` with moto's server when it is not there.
+fn ensure_moto() -> Result {
+    let venv = cmd::project_root().join("target/moto-venv");
+    if venv.join("bin/moto_server").is_file() {
+        return Ok(());
+    }
+    println!("moto not found: installing {MOTO} into {}", venv.display());
+    let venv_arg = venv.to_string_lossy().into_owned();
+    cmd::run("python3", ["-m", "venv", venv_arg.as_str()])?;
+    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
+    cmd::run(
+        &pip,
+        [
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--timeout",
+            "60",
+            MOTO,
+        ],
     )
 }
 

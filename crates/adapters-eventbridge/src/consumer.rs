@@ -19,7 +19,10 @@ pub enum Outcome {
     /// The order was cancelled before its `OrderPlaced` arrived.
     CancelledBeforeConfirmation(OrderId),
     /// The relay ran: how many marked events it published.
-    Relayed { published: usize, failed: usize },
+    Relayed {
+        published: usize,
+        failed: usize,
+    },
     /// An event of ours that needs nothing here.
     Ignored(&'static str),
 }
@@ -82,7 +85,9 @@ impl Consumer {
         match (source, detail_type) {
             ("aws.events", "Scheduled Event") => self.relay().await,
             (DETAIL_SOURCE, "OrderPlaced") => self.confirm(event).await,
-            (DETAIL_SOURCE, "OrderCancelled") => Ok(Outcome::Ignored("OrderCancelled needs no confirmation")),
+            (DETAIL_SOURCE, "OrderCancelled") => {
+                Ok(Outcome::Ignored("OrderCancelled needs no confirmation"))
+            }
             (source, detail_type) => Err(ConsumeError::Malformed(format!(
                 "no handler for {detail_type:?} from {source:?}"
             ))),
@@ -94,7 +99,11 @@ impl Consumer {
     /// as rejected (retrying cannot fix it); a retryable failure fails the
     /// invocation so that Lambda retries it.
     pub async fn handle_invocation(&self, event: Value) -> Result<Value, ConsumeError> {
-        let id = event.get("id").and_then(Value::as_str).unwrap_or("-").to_owned();
+        let id = event
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
         match self.handle(&event).await {
             Ok(outcome) => {
                 tracing::info!(event_id = %id, outcome = ?outcome, "event handled");

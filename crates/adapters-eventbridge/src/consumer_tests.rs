@@ -109,7 +109,11 @@ async fn an_event_for_an_unknown_order_is_acknowledged() {
     let event = order_placed("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R");
     let outcome = h.consumer.handle(&event).await.expect("acknowledged");
     assert!(matches!(outcome, Outcome::UnknownOrder(_)));
-    let reply = h.consumer.handle_invocation(event).await.expect("not retried");
+    let reply = h
+        .consumer
+        .handle_invocation(event)
+        .await
+        .expect("not retried");
     assert_eq!(reply["status"], "handled");
 }
 
@@ -123,7 +127,10 @@ async fn a_late_event_for_a_cancelled_order_changes_nothing() {
         .handle(&order_placed(order.id().as_str()))
         .await
         .expect("acknowledged");
-    assert_eq!(outcome, Outcome::CancelledBeforeConfirmation(order.id().clone()));
+    assert_eq!(
+        outcome,
+        Outcome::CancelledBeforeConfirmation(order.id().clone())
+    );
     let stored = h.service.get(order.id()).await.expect("stored");
     assert_eq!(stored.status(), OrderStatus::Cancelled);
 }
@@ -139,11 +146,27 @@ async fn malformed_events_are_rejected_without_retry() {
     no_detail.as_object_mut().expect("object").remove("detail");
     let mut foreign = order_placed("x");
     foreign["source"] = json!("someone.else");
-    for event in [json!({}), json!([1, 2]), json!(null), wrong_detail, bad_id, no_detail, foreign] {
-        let err = h.consumer.handle(&event).await.expect_err(&event.to_string());
+    for event in [
+        json!({}),
+        json!([1, 2]),
+        json!(null),
+        wrong_detail,
+        bad_id,
+        no_detail,
+        foreign,
+    ] {
+        let err = h
+            .consumer
+            .handle(&event)
+            .await
+            .expect_err(&event.to_string());
         assert!(!err.is_retryable(), "{event}: {err}");
         assert!(err.to_string().starts_with("malformed event: "), "{err}");
-        let reply = h.consumer.handle_invocation(event).await.expect("acknowledged");
+        let reply = h
+            .consumer
+            .handle_invocation(event)
+            .await
+            .expect("acknowledged");
         assert_eq!(reply["status"], "rejected");
     }
 }
@@ -158,9 +181,21 @@ async fn the_scheduled_event_runs_the_relay() {
     assert!(h.events.published().is_empty());
     h.events.set_failing(false);
     let outcome = h.consumer.handle(&scheduled()).await.expect("relay");
-    assert_eq!(outcome, Outcome::Relayed { published: 3, failed: 0 });
+    assert_eq!(
+        outcome,
+        Outcome::Relayed {
+            published: 3,
+            failed: 0
+        }
+    );
     let again = h.consumer.handle(&scheduled()).await.expect("relay");
-    assert_eq!(again, Outcome::Relayed { published: 0, failed: 0 });
+    assert_eq!(
+        again,
+        Outcome::Relayed {
+            published: 0,
+            failed: 0
+        }
+    );
     assert_eq!(h.events.published().len(), 3);
 }
 
@@ -169,5 +204,8 @@ async fn order_cancelled_is_acknowledged_and_ignored() {
     let h = harness();
     let mut event = order_placed("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R");
     event["detail-type"] = json!("OrderCancelled");
-    assert!(matches!(h.consumer.handle(&event).await, Ok(Outcome::Ignored(_))));
+    assert!(matches!(
+        h.consumer.handle(&event).await,
+        Ok(Outcome::Ignored(_))
+    ));
 }

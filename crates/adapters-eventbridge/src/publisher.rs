@@ -64,7 +64,10 @@ fn batches(entries: Vec<Entry>) -> Vec<Vec<Entry>> {
 
 /// Error codes of failed entries worth another round.
 fn retryable(code: &str) -> bool {
-    matches!(code, "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable")
+    matches!(
+        code,
+        "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable"
+    )
 }
 
 impl EventBridgePublisher {
@@ -122,7 +125,9 @@ impl EventBridgePublisher {
                 if result.is_some_and(|r| r.event_id().is_some() && r.error_code().is_none()) {
                     continue;
                 }
-                let code = result.and_then(|r| r.error_code()).unwrap_or("MissingResult");
+                let code = result
+                    .and_then(|r| r.error_code())
+                    .unwrap_or("MissingResult");
                 let message = result.and_then(|r| r.error_message()).unwrap_or_default();
                 if retryable(code) && attempt < ATTEMPTS {
                     again.push(entry);
@@ -136,7 +141,11 @@ impl EventBridgePublisher {
             if again.is_empty() {
                 return (rejected, None);
             }
-            tracing::warn!(entries = again.len(), attempt, "PutEvents entries failed; retrying them");
+            tracing::warn!(
+                entries = again.len(),
+                attempt,
+                "PutEvents entries failed; retrying them"
+            );
             tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
             pending = again;
         }

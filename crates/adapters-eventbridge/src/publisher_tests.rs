@@ -12,7 +12,12 @@ use super::*;
 
 fn events(n: usize) -> Vec<OrderEvent> {
     (0..n)
-        .map(|i| OrderEvent::of(EventKind::OrderPlaced, &testkit::orders::placed("CUST-001", i64::try_from(i).unwrap_or(0))))
+        .map(|i| {
+            OrderEvent::of(
+                EventKind::OrderPlaced,
+                &testkit::orders::placed("CUST-001", i64::try_from(i).unwrap_or(0)),
+            )
+        })
         .collect()
 }
 
@@ -24,7 +29,9 @@ fn publisher(rules: &[&Rule]) -> EventBridgePublisher {
 }
 
 fn ok_entry(i: usize) -> PutEventsResultEntry {
-    PutEventsResultEntry::builder().event_id(format!("ev-{i}")).build()
+    PutEventsResultEntry::builder()
+        .event_id(format!("ev-{i}"))
+        .build()
 }
 
 fn failed_entry(code: &str) -> PutEventsResultEntry {
@@ -67,8 +74,16 @@ async fn batches_also_respect_the_size_limit() {
         size,
     };
     let big = MAX_BATCH_BYTES / 3 + 1;
-    let split = batches(vec![entry(0, big), entry(1, big), entry(2, big), entry(3, 10)]);
-    let indexes: Vec<Vec<usize>> = split.iter().map(|b| b.iter().map(|e| e.index).collect()).collect();
+    let split = batches(vec![
+        entry(0, big),
+        entry(1, big),
+        entry(2, big),
+        entry(3, 10),
+    ]);
+    let indexes: Vec<Vec<usize>> = split
+        .iter()
+        .map(|b| b.iter().map(|e| e.index).collect())
+        .collect();
     assert_eq!(indexes, [vec![0, 1], vec![2, 3]]);
     let exact = batches(vec![entry(0, MAX_BATCH_BYTES), entry(1, 1)]);
     assert_eq!(exact.len(), 2);
@@ -86,7 +101,12 @@ async fn a_transient_entry_failure_is_retried_and_then_succeeds() {
                 .entries(ok_entry(2))
                 .build()
         })
-        .output(|| PutEventsOutput::builder().failed_entry_count(0).entries(ok_entry(1)).build())
+        .output(|| {
+            PutEventsOutput::builder()
+                .failed_entry_count(0)
+                .entries(ok_entry(1))
+                .build()
+        })
         .build();
     let result = publisher(&[&rule]).publish(&events(3)).await;
     assert!(result.is_ok(), "{result:?}");
@@ -107,7 +127,11 @@ async fn a_permanent_entry_failure_is_reported_by_index() {
         Err(PublishError::Rejected { failed }) => {
             assert_eq!(failed.len(), 1);
             assert_eq!(failed[0].index, 2);
-            assert!(failed[0].reason.starts_with("ValidationException"), "{}", failed[0].reason);
+            assert!(
+                failed[0].reason.starts_with("ValidationException"),
+                "{}",
+                failed[0].reason
+            );
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
@@ -148,7 +172,10 @@ async fn a_bus_that_does_not_answer_is_unavailable() {
         )
     });
     let result = publisher(&[&rule]).publish(&events(12)).await;
-    assert!(matches!(result, Err(PublishError::Unavailable(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(PublishError::Unavailable(_))),
+        "{result:?}"
+    );
     assert_eq!(rule.num_calls(), 2, "one call per batch");
 }
 

@@ -17,7 +17,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME must name the orders table")?;
-    let bus = std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME must name the event bus")?;
+    let bus =
+        std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME must name the event bus")?;
     // Region, credentials and AWS_ENDPOINT_URL_DYNAMODB / _EVENTBRIDGE come
     // from the SDK's own environment handling.
     let (dynamodb, eventbridge) = tokio::join!(

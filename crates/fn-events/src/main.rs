@@ -16,7 +16,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME must name the orders table")?;
-    let bus = std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME must name the event bus")?;
+    let bus =
+        std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME must name the event bus")?;
     let (dynamodb, eventbridge) = tokio::join!(
         adapters_dynamo::load_client(),
         adapters_eventbridge::load_client()
@@ -31,7 +32,12 @@ async fn main() -> Result<(), Error> {
     let consumer = Consumer::new(service);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let consumer = &consumer;
-        async move { consumer.handle_invocation(event.payload).await.map_err(Error::from) }
+        async move {
+            consumer
+                .handle_invocation(event.payload)
+                .await
+                .map_err(Error::from)
+        }
     }))
     .await
 }

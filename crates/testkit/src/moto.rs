@@ -30,7 +30,10 @@ impl Moto {
 
     /// `MOTO_ENDPOINT`, or a `moto_server` of our own.
     pub fn start() -> Result<Self, String> {
-        if let Some(endpoint) = std::env::var("MOTO_ENDPOINT").ok().filter(|v| !v.is_empty()) {
+        if let Some(endpoint) = std::env::var("MOTO_ENDPOINT")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
             wait_ready(&endpoint, Duration::from_secs(20), || Ok(()))
                 .map_err(|e| format!("MOTO_ENDPOINT={endpoint}: {e}"))?;
             return Ok(Self {
@@ -61,14 +64,19 @@ impl Moto {
         let watchdog = Watchdog::arm(&format!("kill {} 2>/dev/null", child.id()))
             .map_err(|e| format!("cannot arm the cleanup: {e}"))?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let ready = wait_ready(&endpoint, Duration::from_secs(30), || match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("moto_server exited ({status})")),
-            Err(e) => Err(e.to_string()),
+        let ready = wait_ready(&endpoint, Duration::from_secs(30), || {
+            match child.try_wait() {
+                Ok(None) => Ok(()),
+                Ok(Some(status)) => Err(format!("moto_server exited ({status})")),
+                Err(e) => Err(e.to_string()),
+            }
         });
         match ready {
             Ok(took) => {
-                eprintln!("testkit: moto at {endpoint}, ready in {} ms", took.as_millis());
+                eprintln!(
+                    "testkit: moto at {endpoint}, ready in {} ms",
+                    took.as_millis()
+                );
                 Ok(Self {
                     endpoint,
                     _keep: Some((child, watchdog)),
@@ -99,7 +107,7 @@ fn wait_ready(
     while started.elapsed() < deadline {
         alive()?;
         match get(&address, "/moto-api/data.json") {
-            Ok(status) if status == 200 => return Ok(started.elapsed()),
+            Ok(200) => return Ok(started.elapsed()),
             Ok(status) => last = format!("HTTP {status}"),
             Err(e) => last = e,
         }
@@ -129,7 +137,10 @@ pub fn shared() -> &'static Moto {
     SHARED.get_or_init(|| Moto::start().unwrap_or_else(|why| panic!("{why}")))
 }
 
-fn region_and_credentials() -> (aws_sdk_eventbridge::config::Region, aws_sdk_eventbridge::config::Credentials) {
+fn region_and_credentials() -> (
+    aws_sdk_eventbridge::config::Region,
+    aws_sdk_eventbridge::config::Credentials,
+) {
     (
         aws_sdk_eventbridge::config::Region::new("us-east-1"),
         aws_sdk_eventbridge::config::Credentials::new("testing", "testing", None, None, "testkit"),

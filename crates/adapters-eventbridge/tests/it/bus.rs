@@ -23,7 +23,12 @@ impl Bus {
         let events = testkit::moto::eventbridge_client(endpoint);
         let sqs = testkit::moto::sqs_client(endpoint);
         let name = format!("orders-{}", &testkit::orders::order_id().as_str()[4..]).to_lowercase();
-        events.create_event_bus().name(&name).send().await.expect("bus");
+        events
+            .create_event_bus()
+            .name(&name)
+            .send()
+            .await
+            .expect("bus");
         let queue_url = sqs
             .create_queue()
             .queue_name(&name)
@@ -54,7 +59,13 @@ impl Bus {
             .put_targets()
             .rule("everything-from-orders")
             .event_bus_name(&name)
-            .targets(Target::builder().id("queue").arn(queue_arn).build().expect("target"))
+            .targets(
+                Target::builder()
+                    .id("queue")
+                    .arn(queue_arn)
+                    .build()
+                    .expect("target"),
+            )
             .send()
             .await
             .expect("target");
@@ -105,7 +116,9 @@ impl Bus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_events_reaches_the_bus_in_the_documented_shape() {
     let bus = Bus::new().await;
-    let orders: Vec<_> = (0..12).map(|i| testkit::orders::placed("CUST-BUS", i)).collect();
+    let orders: Vec<_> = (0..12)
+        .map(|i| testkit::orders::placed("CUST-BUS", i))
+        .collect();
     let events: Vec<OrderEvent> = orders
         .iter()
         .map(|o| OrderEvent::of(EventKind::OrderPlaced, o))
@@ -130,15 +143,26 @@ async fn put_events_reaches_the_bus_in_the_documented_shape() {
         first["detail"]["items"],
         serde_json::json!([{"productId": "PROD-A", "quantity": 2}, {"productId": "PROD-B", "quantity": 1}])
     );
-    assert!(first["detail"]["createdAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        first["detail"]["createdAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     let _ = &bus.name;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bus_that_does_not_exist_rejects_every_entry() {
     let endpoint = testkit::moto::shared().endpoint();
-    let publisher = EventBridgePublisher::new(testkit::moto::eventbridge_client(endpoint), "no-such-bus");
-    let events = vec![OrderEvent::of(EventKind::OrderPlaced, &testkit::orders::placed("C", 0))];
+    let publisher =
+        EventBridgePublisher::new(testkit::moto::eventbridge_client(endpoint), "no-such-bus");
+    let events = vec![OrderEvent::of(
+        EventKind::OrderPlaced,
+        &testkit::orders::placed("C", 0),
+    )];
     let result = publisher.publish(&events).await;
-    assert!(result.is_err(), "publishing to a missing bus must not pass as success: {result:?}");
+    assert!(
+        result.is_err(),
+        "publishing to a missing bus must not pass as success: {result:?}"
+    );
 }

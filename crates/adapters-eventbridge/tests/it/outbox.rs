@@ -7,8 +7,8 @@ use std::time::Duration;
 use adapters_eventbridge::{Consumer, EventBridgePublisher, Outcome};
 use adapters_system::{SystemClock, UlidIdGenerator};
 use domain::{
-    Delivery, EventPublisher, LineItemInput, OrderRepository, OrderService, OrderStatus, PlaceOrder,
-    ServiceConfig, Timestamp,
+    Delivery, EventPublisher, LineItemInput, OrderRepository, OrderService, OrderStatus,
+    PlaceOrder, ServiceConfig, Timestamp,
 };
 
 use crate::bus::Bus;
@@ -38,16 +38,32 @@ fn request() -> PlaceOrder {
 async fn orders_placed_while_the_bus_is_down_are_published_once_by_the_relay() {
     let repo = testkit::dynamodb::fresh_repository().await;
     // Nothing listens on port 9: every PutEvents fails to connect.
-    let dead = EventBridgePublisher::new(testkit::moto::eventbridge_client("http://127.0.0.1:9"), "down");
+    let dead = EventBridgePublisher::new(
+        testkit::moto::eventbridge_client("http://127.0.0.1:9"),
+        "down",
+    );
     let during_outage = service(repo.clone(), Arc::new(dead));
     let mut placed = Vec::new();
     for _ in 0..8 {
-        let outcome = during_outage.place(request()).await.expect("acknowledged despite the bus");
-        assert!(matches!(outcome.delivery, Delivery::Deferred(_)), "{:?}", outcome.delivery);
+        let outcome = during_outage
+            .place(request())
+            .await
+            .expect("acknowledged despite the bus");
+        assert!(
+            matches!(outcome.delivery, Delivery::Deferred(_)),
+            "{:?}",
+            outcome.delivery
+        );
         placed.push(outcome.order.id().clone());
     }
     let far_future = Timestamp::from_unix_millis(4_102_444_800_000).expect("2100");
-    assert_eq!(repo.pending_events(far_future, 100).await.expect("pending").len(), 8);
+    assert_eq!(
+        repo.pending_events(far_future, 100)
+            .await
+            .expect("pending")
+            .len(),
+        8
+    );
 
     let bus = Bus::new().await;
     let recovered = service(repo.clone(), Arc::new(bus.publisher.clone()));
@@ -56,10 +72,27 @@ async fn orders_placed_while_the_bus_is_down_are_published_once_by_the_relay() {
         "id": "s1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}
     });
     let outcome = relay.handle(&scheduled).await.expect("relay");
-    assert_eq!(outcome, Outcome::Relayed { published: 8, failed: 0 });
+    assert_eq!(
+        outcome,
+        Outcome::Relayed {
+            published: 8,
+            failed: 0
+        }
+    );
     let outcome = relay.handle(&scheduled).await.expect("relay again");
-    assert_eq!(outcome, Outcome::Relayed { published: 0, failed: 0 });
-    assert!(repo.pending_events(far_future, 100).await.expect("pending").is_empty());
+    assert_eq!(
+        outcome,
+        Outcome::Relayed {
+            published: 0,
+            failed: 0
+        }
+    );
+    assert!(
+        repo.pending_events(far_future, 100)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
 
     let received = bus.received(8).await;
     let mut ids: Vec<String> = received

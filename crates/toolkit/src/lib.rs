@@ -1,0 +1,9 @@
+//! The local toolkit: what `cargo xtask` drives to emulate the cloud
+//! around the functions. Today: reading the SAM template, and testing
+//! events against its EventBridge rules (`rule-test`).
+//!
+//! Invariant: the template in `infra/` is the one source of rules and
+//! routes; nothing here keeps a copy of them.
+
+pub mod rule_test;
+pub mod template;
