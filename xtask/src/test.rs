@@ -152,5 +152,6 @@ fn has_jar(root: &Path) -> bool {
 /// Every local stage, in pyramid order.
 pub(crate) fn all() -> Result {
     unit()?;
-    integration()
+    integration()?;
+    crate::e2e::run(&[])
 }

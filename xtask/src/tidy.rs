@@ -39,11 +39,16 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Every package `domain` depends on when built normally, transitively.
 fn domain_dependencies() -> Vec<String> {
+    normal_dependencies("domain")
+}
+
+/// Every package `package` depends on when built normally, transitively.
+fn normal_dependencies(package: &str) -> Vec<String> {
     let output = Command::new(cargo())
         .args([
             "tree",
             "--package",
-            "domain",
+            package,
             "--edges",
             "normal",
             "--prefix",
@@ -166,6 +171,31 @@ fn function_binaries_only_wire() {
                 dir.display()
             );
         }
+    }
+}
+
+#[test]
+fn function_binaries_link_no_test_or_toolkit_code() {
+    for function in ["fn-api", "fn-events"] {
+        let deps = normal_dependencies(function);
+        assert!(
+            deps.iter().any(|d| d == function),
+            "cargo tree output: {deps:?}"
+        );
+        let linked: Vec<&String> = deps
+            .iter()
+            .filter(|d| {
+                [
+                    "testkit",
+                    "toolkit",
+                    "testcontainers",
+                    "mockall",
+                    "adapters-memory",
+                ]
+                .contains(&d.as_str())
+            })
+            .collect();
+        assert!(linked.is_empty(), "{function} links {linked:?}");
     }
 }
 

@@ -27,6 +27,21 @@ pub enum Outcome {
     Ignored(&'static str),
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Confirmed(id) => write!(f, "confirmed {id}"),
+            Self::AlreadyConfirmed(id) => write!(f, "{id} was confirmed already"),
+            Self::UnknownOrder(id) => write!(f, "{id} is not stored; acknowledged"),
+            Self::CancelledBeforeConfirmation(id) => write!(f, "{id} was cancelled; left as it is"),
+            Self::Relayed { published, failed } => {
+                write!(f, "relay published {published} event(s), {failed} failed")
+            }
+            Self::Ignored(why) => write!(f, "ignored: {why}"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
     /// The event can never be handled: retrying cannot help.
@@ -106,8 +121,8 @@ impl Consumer {
             .to_owned();
         match self.handle(&event).await {
             Ok(outcome) => {
-                tracing::info!(event_id = %id, outcome = ?outcome, "event handled");
-                Ok(json!({"status": "handled", "outcome": format!("{outcome:?}")}))
+                tracing::info!(event_id = %id, outcome = %outcome, "event handled");
+                Ok(json!({"status": "handled", "outcome": outcome.to_string()}))
             }
             Err(err) if !err.is_retryable() => {
                 tracing::error!(event_id = %id, error = %err, "event rejected; it will not be retried");

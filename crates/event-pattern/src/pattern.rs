@@ -240,7 +240,7 @@ fn describe(matchers: &[Matcher]) -> String {
 
 fn match_leaf(matchers: &[Matcher], value: Option<&Value>, path: &str) -> Result<(), Mismatch> {
     let ok = match value {
-        None => matchers.iter().any(|m| *m == Matcher::Exists(false)),
+        None => matchers.contains(&Matcher::Exists(false)),
         Some(Value::Array(elements)) => elements
             .iter()
             .any(|element| !element.is_array() && matchers.iter().any(|m| m.matches(element))),

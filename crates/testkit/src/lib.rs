@@ -3,8 +3,8 @@
 //! found or started for the tests, and (feature `moto`) moto's server for
 //! EventBridge.
 //!
-//! Invariant: nothing here is linked into a function binary; it is a
-//! dev-dependency only.
+//! Invariant: nothing here is linked into a function binary: the tests and
+//! the local toolkit use it, the `fn-*` crates never do.
 
 pub mod contract;
 #[cfg(feature = "dynamodb")]

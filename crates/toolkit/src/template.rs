@@ -111,6 +111,115 @@ impl Template {
         rules
     }
 
+    /// The function resource's binary (`Metadata.BuildProperties.Binary`),
+    /// or its logical id when none is named.
+    pub fn function_binary(&self, id: &str) -> Option<String> {
+        let resource = self.resources().find(|(name, _)| *name == id)?.1;
+        (resource["Type"] == "AWS::Serverless::Function").then(|| {
+            resource["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or(id)
+                .to_owned()
+        })
+    }
+
+    /// Every API route: function events of type `Api`, as (method, path
+    /// template, function logical id). The method is upper case, `ANY`
+    /// for any.
+    pub fn api_routes(&self) -> Vec<ApiRoute> {
+        let mut routes = Vec::new();
+        for (id, resource) in self.resources() {
+            if resource["Type"] != "AWS::Serverless::Function" {
+                continue;
+            }
+            let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+                continue;
+            };
+            for event in events.values() {
+                if event["Type"] != "Api" {
+                    continue;
+                }
+                let properties = &event["Properties"];
+                if let (Some(path), Some(method)) =
+                    (properties["Path"].as_str(), properties["Method"].as_str())
+                {
+                    routes.push(ApiRoute {
+                        method: method.to_ascii_uppercase(),
+                        path: path.to_owned(),
+                        function: id.to_owned(),
+                    });
+                }
+            }
+        }
+        routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+        routes
+    }
+
+    /// The API's stage variables for `stage`: `Variables` of the
+    /// `AWS::Serverless::Api`, with `!Ref Stage` resolved.
+    pub fn stage_variables(&self, stage: &str) -> Vec<(String, String)> {
+        let mut variables = Vec::new();
+        for (_, resource) in self.resources() {
+            if resource["Type"] != "AWS::Serverless::Api" {
+                continue;
+            }
+            if let Some(map) = resource["Properties"]["Variables"].as_mapping() {
+                for (k, v) in map {
+                    if let Some(k) = k.as_str() {
+                        variables.push((k.to_owned(), resolve_scalar(v, stage)));
+                    }
+                }
+            }
+        }
+        variables
+    }
+
+    /// Rules with a pattern and the functions they target, as (rule name,
+    /// pattern, target function logical ids).
+    pub fn routed_rules(&self) -> Result<Vec<(String, Json, Vec<String>)>, TemplateError> {
+        let mut out = Vec::new();
+        for (id, resource) in self.resources() {
+            if resource["Type"] != "AWS::Events::Rule"
+                || resource["Properties"].get("EventPattern").is_none()
+            {
+                continue;
+            }
+            let targets = resource["Properties"]["Targets"]
+                .as_sequence()
+                .map(|targets| {
+                    targets
+                        .iter()
+                        .filter_map(|t| getatt_resource(&t["Arn"]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((id.to_owned(), self.rule_pattern(id)?, targets));
+        }
+        Ok(out)
+    }
+
+    /// Scheduled function events, as (function logical id, period).
+    pub fn schedules(&self) -> Vec<(String, std::time::Duration)> {
+        let mut out = Vec::new();
+        for (id, resource) in self.resources() {
+            if resource["Type"] != "AWS::Serverless::Function" {
+                continue;
+            }
+            let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+                continue;
+            };
+            for event in events.values() {
+                let period = event["Properties"]["Schedule"]
+                    .as_str()
+                    .and_then(parse_rate);
+                if let (true, Some(period)) = (event["Type"] == "Schedule", period) {
+                    out.push((id.to_owned(), period));
+                }
+            }
+        }
+        out
+    }
+
     pub fn rule_names(&self) -> Vec<String> {
         self.rules().into_iter().map(|(name, _)| name).collect()
     }
@@ -143,6 +252,65 @@ impl Template {
             other => serde_json::to_value(other).map_err(|e| bad(e.to_string())),
         }
     }
+}
+
+/// A route of the API as the template declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRoute {
+    pub method: String,
+    pub path: String,
+    pub function: String,
+}
+
+/// A scalar, with `!Ref Stage` and `!Sub` of `${Stage}` resolved.
+fn resolve_scalar(value: &Value, stage: &str) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Tagged(tagged) if tagged.tag == "Ref" && tagged.value == "Stage" => stage.to_owned(),
+        Value::Tagged(tagged) if tagged.tag == "Sub" => tagged
+            .value
+            .as_str()
+            .map(|s| s.replace("${Stage}", stage))
+            .unwrap_or_default(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    }
+}
+
+/// The resource of `!GetAtt Name.Arn` (or `Fn::GetAtt: [Name, Arn]`).
+fn getatt_resource(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => match &tagged.value {
+            Value::String(s) => s.split('.').next().map(str::to_owned),
+            Value::Sequence(parts) => parts.first().and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        },
+        Value::Mapping(m) => m
+            .get("Fn::GetAtt")
+            .and_then(Value::as_sequence)
+            .and_then(|parts| parts.first())
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// `rate(1 minute)`, `rate(5 minutes)`, `rate(1 hour)`, `rate(2 days)`.
+pub fn parse_rate(expression: &str) -> Option<std::time::Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (count, unit) = inner.trim().split_once(' ')?;
+    let count: u64 = count.parse().ok().filter(|n| *n > 0)?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3_600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(count.checked_mul(seconds)?))
 }
 
 #[cfg(test)]
@@ -217,6 +385,68 @@ Resources:
     fn an_unknown_rule_names_the_known_ones() {
         let err = template().rule_pattern("Nope").unwrap_err().to_string();
         assert!(err.contains("AsString, Big, OrderPlacedRule"), "{err}");
+    }
+
+    #[test]
+    fn the_project_template_declares_the_routes_rules_and_schedule() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+        let t = Template::load(&path).unwrap();
+        let routes: Vec<(String, String)> = t
+            .api_routes()
+            .into_iter()
+            .map(|r| (r.method, r.path))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                (
+                    "GET".to_owned(),
+                    "/customers/{customerId}/orders".to_owned()
+                ),
+                ("POST".to_owned(), "/orders".to_owned()),
+                ("GET".to_owned(), "/orders/{orderId}".to_owned()),
+                ("POST".to_owned(), "/orders/{orderId}/cancel".to_owned()),
+            ]
+        );
+        assert_eq!(t.function_binary("ApiFunction").as_deref(), Some("fn-api"));
+        assert_eq!(
+            t.function_binary("EventsFunction").as_deref(),
+            Some("fn-events")
+        );
+        let rules = t.routed_rules().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].0, "OrderPlacedRule");
+        assert_eq!(rules[0].2, ["EventsFunction"]);
+        assert_eq!(
+            t.schedules(),
+            [(
+                "EventsFunction".to_owned(),
+                std::time::Duration::from_secs(60)
+            )]
+        );
+        assert_eq!(
+            t.stage_variables("dev"),
+            [("stage".to_owned(), "dev".to_owned())]
+        );
+    }
+
+    #[test]
+    fn rates_parse_and_nonsense_does_not() {
+        assert_eq!(
+            parse_rate("rate(1 minute)"),
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_rate("rate(5 minutes)"),
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_rate("rate(2 hours)"),
+            Some(std::time::Duration::from_secs(7_200))
+        );
+        assert_eq!(parse_rate("rate(0 minutes)"), None);
+        assert_eq!(parse_rate("cron(0 12 * * ? *)"), None);
+        assert_eq!(parse_rate("rate(1 fortnight)"), None);
     }
 
     #[test]

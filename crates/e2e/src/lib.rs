@@ -1,0 +1,46 @@
+//! The end-to-end suite's client: `API_URL` and a few helpers. The tests
+//! in `tests/api.rs` speak HTTP only, so the same suite runs against
+//! `cargo xtask local` and against a deployed stage.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The base URL under test, without a trailing slash.
+///
+/// # Panics
+/// When `API_URL` is not set: the suite has nothing to test.
+pub fn api_url() -> String {
+    std::env::var("API_URL")
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|_| {
+            panic!(
+                "API_URL is not set: run `cargo xtask test-e2e` (local server) or \
+                 `cargo xtask test-e2e --api-url https://…/dev` (a deployed stage)"
+            )
+        })
+}
+
+/// A client with a timeout, so a hung server fails the test instead of
+/// holding it forever.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap_or_else(|e| panic!("no HTTP client: {e}"))
+}
+
+/// A customer id no other run uses, so runs against a shared stage do not
+/// see each other's orders.
+pub fn unique_customer(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("E2E-{tag}-{nanos:x}-{}", std::process::id())
+}
+
+/// `{"customerId": customer, "items": [{"productId": "PROD-A", "quantity": 1}]}`
+pub fn order_body(customer: &str) -> Value {
+    serde_json::json!({"customerId": customer, "items": [{"productId": "PROD-A", "quantity": 1}]})
+}

@@ -1,0 +1,185 @@
+//! The tutorial's flows, over HTTP, against `API_URL`.
+
+use std::time::{Duration, Instant};
+
+use e2e::{api_url, client, order_body, unique_customer};
+use serde_json::Value;
+
+async fn place(customer: &str) -> Value {
+    let response = client()
+        .post(format!("{}/orders", api_url()))
+        .json(&order_body(customer))
+        .send()
+        .await
+        .expect("POST /orders");
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("order JSON")
+}
+
+#[tokio::test]
+async fn create_then_get_returns_the_same_order() {
+    let customer = unique_customer("get");
+    let created = place(&customer).await;
+    let id = created["orderId"].as_str().expect("orderId");
+    assert!(id.starts_with("ORD-"));
+    assert_eq!(created["status"], "created");
+    let response = client()
+        .get(format!("{}/orders/{id}", api_url()))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 200);
+    let got: Value = response.json().await.expect("JSON");
+    assert_eq!(got["orderId"], id);
+    assert_eq!(got["customerId"], customer.as_str());
+    assert_eq!(got["items"], created["items"]);
+}
+
+#[tokio::test]
+async fn a_missing_order_is_a_404_problem() {
+    let response = client()
+        .get(format!(
+            "{}/orders/ORD-00000000000000000000000000",
+            api_url()
+        ))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"].to_str().expect("header"),
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.expect("JSON");
+    assert_eq!(problem["status"], 404);
+    assert!(
+        problem["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn an_undeclared_route_is_api_gateways_403() {
+    for path in ["/", "/orders", "/nothing/here"] {
+        let response = client()
+            .get(format!("{}{path}", api_url()))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), 403, "{path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["message"], "Missing Authentication Token", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_fields_are_a_422_listing_each() {
+    let response = client()
+        .post(format!("{}/orders", api_url()))
+        .json(
+            &serde_json::json!({"customerId": "C#1", "items": [{"productId": "A", "quantity": 0}]}),
+        )
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.expect("JSON");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["customerId", "items[0].quantity"]);
+}
+
+#[tokio::test]
+async fn a_customers_orders_page_newest_first() {
+    let customer = unique_customer("list");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            place(&customer).await["orderId"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    ids.reverse();
+    let url = format!("{}/customers/{customer}/orders", api_url());
+    let first: Value = client()
+        .get(&url)
+        .query(&[("limit", "2")])
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    let cursor = first["nextCursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second: Value = client()
+        .get(&url)
+        .query(&[("limit", "2"), ("cursor", cursor.as_str())])
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    let seen: Vec<&str> = first["items"]
+        .as_array()
+        .into_iter()
+        .chain(second["items"].as_array())
+        .flatten()
+        .filter_map(|o| o["orderId"].as_str())
+        .collect();
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn cancelling_twice_is_a_conflict() {
+    let id = place(&unique_customer("cancel")).await["orderId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let url = format!("{}/orders/{id}/cancel", api_url());
+    let first = client().post(&url).send().await.expect("POST");
+    assert_eq!(first.status(), 200);
+    let order: Value = first.json().await.expect("JSON");
+    assert_eq!(order["status"], "cancelled");
+    let second = client().post(&url).send().await.expect("POST");
+    assert_eq!(second.status(), 409);
+}
+
+#[tokio::test]
+async fn a_placed_order_becomes_confirmed_through_its_event() {
+    let id = place(&unique_customer("async")).await["orderId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Delivery through the bus is asynchronous: poll, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let order: Value = client()
+            .get(format!("{}/orders/{id}", api_url()))
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        if order["status"] == "confirmed" {
+            break;
+        }
+        assert_eq!(order["status"], "created", "{order}");
+        assert!(
+            Instant::now() < deadline,
+            "{id} was not confirmed within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
