@@ -37,6 +37,9 @@ Tasks:
                     stopped afterwards; or against a deployed stage
   test              every local test stage, in order: test-unit,
                     test-integration, test-e2e
+  event KIND [flags] print a sample event: apigw-rest, apigw-http,
+                    eventbridge, scheduled, sqs, s3-put, dynamodb-stream
+                    (cargo xtask event --help lists the flags)
   rule-test RULE --event FILE [--template FILE]
   rule-test --pattern FILE --event FILE
                     match an event against an EventBridge rule of
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
         Some((task, rest)) => (task.as_str(), rest),
         None => ("help", &[][..]),
     };
-    if matches!(task, "rule-test" | "local") {
+    if matches!(task, "rule-test" | "local" | "event") {
         return toolkit::forward(task, rest);
     }
     if task == "test-e2e" {

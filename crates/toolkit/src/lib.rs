@@ -5,6 +5,7 @@
 //! Invariant: the template in `infra/` is the one source of rules and
 //! routes; nothing here keeps a copy of them.
 
+pub mod events;
 pub mod local;
 pub mod rule_test;
 pub mod template;

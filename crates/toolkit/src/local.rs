@@ -496,7 +496,7 @@ fn missing_authentication_token() -> Response<Full<Bytes>> {
 
 /// Matches a path against a template route: `{name}` takes one segment,
 /// `{name+}` the rest.
-fn match_route(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn match_route(template: &str, path: &str) -> Option<Vec<(String, String)>> {
     let wanted: Vec<&str> = template.trim_start_matches('/').split('/').collect();
     let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut params = Vec::new();

@@ -15,6 +15,9 @@ Commands:
               (orders-toolkit local --help)
   rule-test   match an event against a rule of the SAM template
               (orders-toolkit rule-test --help)
+  event KIND  print a sample event: apigw-rest, apigw-http, eventbridge,
+              scheduled, sqs, s3-put, dynamodb-stream
+              (orders-toolkit event --help)
 ";
 
 fn project_root() -> PathBuf {
@@ -40,12 +43,37 @@ fn main() -> ExitCode {
             ExitCode::from(verdict.code)
         }
         Some((command, rest)) if command == "local" => local(rest, &root),
+        Some((command, rest)) if command == "event" => event(rest, &root),
         Some((help, _)) if help == "--help" || help == "-h" || help == "help" => {
             let _ = std::io::stdout().write_all(USAGE.as_bytes());
             ExitCode::SUCCESS
         }
         Some((command, _)) => fail(&format!("unknown command `{command}`"), USAGE),
         None => fail("no command", USAGE),
+    }
+}
+
+fn event(args: &[String], root: &Path) -> ExitCode {
+    let Some((kind, rest)) = args.split_first() else {
+        return fail("event needs a KIND", toolkit::events::USAGE);
+    };
+    if kind == "--help" || kind == "-h" {
+        let _ = std::io::stdout().write_all(toolkit::events::USAGE.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let template = toolkit::template::Template::load(&root.join("infra/template.yaml"));
+    let template = match (kind.as_str(), template) {
+        (_, Ok(template)) => Some(template),
+        // Only apigw-rest needs the routes.
+        ("apigw-rest", Err(e)) => return fail(&e.to_string(), ""),
+        (_, Err(_)) => None,
+    };
+    match toolkit::events::generate(kind, rest, template.as_ref()) {
+        Ok(json) => {
+            let _ = writeln!(std::io::stdout(), "{json}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail(&message, toolkit::events::USAGE),
     }
 }
 
