@@ -1,5 +1,6 @@
-//! Running commands: print each one, run it in the project root, fail with
-//! its exit status.
+//! Running commands: print each one (on standard error, so that standard
+//! output carries only what the command itself prints, and pipes work),
+//! run it in the project root, fail with its exit status.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -57,7 +58,7 @@ where
         .map(|a| a.as_ref().to_string_lossy().into_owned())
         .collect();
     let name = if program == cargo() { "cargo" } else { program };
-    println!("$ {name} {}", shown.join(" "));
+    eprintln!("$ {name} {}", shown.join(" "));
     let status = Command::new(program)
         .args(&args)
         .envs(env.iter().copied())
@@ -79,7 +80,7 @@ where
 /// (for commands whose code carries meaning).
 pub(crate) fn run_for_code(program: &str, args: &[String]) -> Result<i32> {
     let name = if program == cargo() { "cargo" } else { program };
-    println!("$ {name} {}", args.join(" "));
+    eprintln!("$ {name} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
         .status()

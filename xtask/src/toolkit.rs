@@ -29,3 +29,38 @@ pub(crate) fn forward(command: &str, args: &[String]) -> ExitCode {
         }
     }
 }
+
+/// `invoke FUNCTION [--release] --event FILE …`: builds the function's
+/// binary, then has the toolkit run it under the Runtime API emulator.
+pub(crate) fn invoke(args: &[String]) -> ExitCode {
+    let Some((function, rest)) = args.split_first().filter(|(f, _)| !f.starts_with('-')) else {
+        return forward("invoke", args);
+    };
+    if !matches!(function.as_str(), "fn-api" | "fn-events") {
+        eprintln!("error: FUNCTION is fn-api or fn-events, not {function:?}");
+        return ExitCode::from(2);
+    }
+    let release = rest.iter().any(|a| a == "--release");
+    let rest: Vec<String> = rest.iter().filter(|a| *a != "--release").cloned().collect();
+    let mut build = vec!["build", "--package", function.as_str()];
+    if release {
+        build.push("--release");
+    }
+    if let Err(err) = cmd::run(&cmd::cargo(), build) {
+        eprintln!("error: {err}");
+        return ExitCode::FAILURE;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cmd::project_root().join("target"));
+    let binary = target
+        .join(if release { "release" } else { "debug" })
+        .join(function);
+    let mut forwarded = vec![
+        function.clone(),
+        "--binary".to_owned(),
+        binary.to_string_lossy().into_owned(),
+    ];
+    forwarded.extend(rest);
+    forward("invoke", &forwarded)
+}

@@ -6,6 +6,7 @@
 //! routes; nothing here keeps a copy of them.
 
 pub mod events;
+pub mod invoke;
 pub mod local;
 pub mod rule_test;
 pub mod template;

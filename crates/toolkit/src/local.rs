@@ -218,15 +218,29 @@ enum StoreGuard {
     DynamoDb(#[allow(dead_code)] testkit::dynamodb::DynamoDbLocal),
 }
 
-async fn repository(
-    options: &LocalOptions,
-) -> Result<(Arc<dyn OrderRepository>, StoreGuard, String), LocalError> {
-    let (endpoint, guard) = match &options.store {
+/// Keeps whatever a store needs alive (a started DynamoDB Local).
+pub struct StoreHold(StoreGuard);
+
+impl std::fmt::Debug for StoreHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match &self.0 {
+            StoreGuard::None => "nothing",
+            StoreGuard::DynamoDb(_) => "a DynamoDB Local",
+        };
+        f.debug_tuple("StoreHold").field(&what).finish()
+    }
+}
+
+/// A DynamoDB endpoint for `store` (not `Memory`), with `table` created
+/// when missing, and what keeps a started DynamoDB Local alive.
+pub async fn dynamodb_endpoint(
+    store: &Store,
+    table: &str,
+) -> Result<(String, StoreHold), LocalError> {
+    let (endpoint, guard) = match store {
         Store::Memory => {
-            return Ok((
-                Arc::new(adapters_memory::InMemoryOrderRepository::new()),
-                StoreGuard::None,
-                "memory".to_owned(),
+            return Err(LocalError::Setup(
+                "an in-memory store has no endpoint".into(),
             ));
         }
         Store::Endpoint(url) => (url.clone(), StoreGuard::None),
@@ -244,21 +258,35 @@ async fn repository(
     let client = testkit::dynamodb::client_for(&endpoint);
     let exists = client
         .describe_table()
-        .table_name(&options.table)
+        .table_name(table)
         .send()
         .await
         .is_ok();
     if !exists {
-        adapters_dynamo::create_table(&client, &options.table)
+        adapters_dynamo::create_table(&client, table)
             .await
             .map_err(|e| {
                 LocalError::Setup(format!(
-                    "cannot create table {} at {endpoint}: {}",
-                    options.table,
+                    "cannot create table {table} at {endpoint}: {}",
                     aws_sdk_dynamodb::error::DisplayErrorContext(e)
                 ))
             })?;
     }
+    Ok((endpoint, StoreHold(guard)))
+}
+
+async fn repository(
+    options: &LocalOptions,
+) -> Result<(Arc<dyn OrderRepository>, StoreGuard, String), LocalError> {
+    if options.store == Store::Memory {
+        return Ok((
+            Arc::new(adapters_memory::InMemoryOrderRepository::new()),
+            StoreGuard::None,
+            "memory".to_owned(),
+        ));
+    }
+    let (endpoint, StoreHold(guard)) = dynamodb_endpoint(&options.store, &options.table).await?;
+    let client = testkit::dynamodb::client_for(&endpoint);
     let description = format!("DynamoDB at {endpoint}, table {}", options.table);
     Ok((
         Arc::new(adapters_dynamo::DynamoOrderRepository::new(

@@ -15,6 +15,9 @@ Commands:
               (orders-toolkit local --help)
   rule-test   match an event against a rule of the SAM template
               (orders-toolkit rule-test --help)
+  invoke FUNCTION --event FILE|- --binary PATH
+              run a function binary once under a Runtime API emulator
+              (orders-toolkit invoke --help)
   event KIND  print a sample event: apigw-rest, apigw-http, eventbridge,
               scheduled, sqs, s3-put, dynamodb-stream
               (orders-toolkit event --help)
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         }
         Some((command, rest)) if command == "local" => local(rest, &root),
         Some((command, rest)) if command == "event" => event(rest, &root),
+        Some((command, rest)) if command == "invoke" => invoke(rest),
         Some((help, _)) if help == "--help" || help == "-h" || help == "help" => {
             let _ = std::io::stdout().write_all(USAGE.as_bytes());
             ExitCode::SUCCESS
@@ -75,6 +79,132 @@ fn event(args: &[String], root: &Path) -> ExitCode {
         }
         Err(message) => fail(&message, toolkit::events::USAGE),
     }
+}
+
+fn invoke(args: &[String]) -> ExitCode {
+    use toolkit::invoke::USAGE;
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        let _ = std::io::stdout().write_all(USAGE.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let Some((function, rest)) = args.split_first().filter(|(f, _)| !f.starts_with("--")) else {
+        return fail("invoke needs a FUNCTION", USAGE);
+    };
+    let mut event = None;
+    let mut binary = None;
+    let mut store = "local".to_owned();
+    let mut table = "local-orders".to_owned();
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut memory = 128;
+    let mut timeout = 10.0_f64;
+    let mut flags = rest.iter();
+    while let Some(flag) = flags.next() {
+        let Some(value) = flags.next() else {
+            return fail(&format!("{flag} needs a value"), USAGE);
+        };
+        match flag.as_str() {
+            "--event" => event = Some(value.clone()),
+            "--binary" => binary = Some(PathBuf::from(value)),
+            "--dynamodb" => store = value.clone(),
+            "--table" => table = value.clone(),
+            "--env" => match value.split_once('=') {
+                Some((k, v)) if !k.is_empty() => env.push((k.to_owned(), v.to_owned())),
+                _ => return fail(&format!("--env takes KEY=VALUE, not {value:?}"), USAGE),
+            },
+            "--memory" => match value.parse() {
+                Ok(mb) => memory = mb,
+                Err(_) => {
+                    return fail(
+                        &format!("--memory takes a number of MB, not {value:?}"),
+                        USAGE,
+                    );
+                }
+            },
+            "--timeout" => match value.parse::<f64>() {
+                Ok(s) if s > 0.0 && s <= 900.0 => timeout = s,
+                _ => {
+                    return fail(
+                        &format!("--timeout takes seconds from 0 to 900, not {value:?}"),
+                        USAGE,
+                    );
+                }
+            },
+            other => return fail(&format!("unknown option {other}"), USAGE),
+        }
+    }
+    let (Some(event), Some(binary)) = (event, binary) else {
+        return fail("--event and --binary are required", USAGE);
+    };
+    let text = if event == "-" {
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            return fail(
+                &format!("cannot read the event from standard input: {e}"),
+                "",
+            );
+        }
+        text
+    } else {
+        match std::fs::read_to_string(&event) {
+            Ok(text) => text,
+            Err(e) => return fail(&format!("cannot read the event {event}: {e}"), ""),
+        }
+    };
+    let event_json = match serde_json::from_str(text.trim_start_matches('\u{feff}')) {
+        Ok(json) => json,
+        Err(e) => return fail(&format!("the event {event} is not valid JSON: {e}"), ""),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("no runtime: {e}"), ""),
+    };
+    let store = match toolkit::local::Store::parse(&store) {
+        Ok(toolkit::local::Store::Memory) | Err(_) => {
+            return fail("--dynamodb takes local or an http(s):// URL", USAGE);
+        }
+        Ok(store) => store,
+    };
+    runtime.block_on(async move {
+        let (endpoint, _guard) = match toolkit::local::dynamodb_endpoint(&store, &table).await {
+            Ok(found) => found,
+            Err(e) => return fail(&e.to_string(), ""),
+        };
+        let mut all_env = vec![
+            ("TABLE_NAME".to_owned(), table.clone()),
+            ("EVENT_BUS_NAME".to_owned(), "local-orders".to_owned()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), endpoint),
+        ];
+        for (key, default) in [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+        ] {
+            if std::env::var_os(key).is_none() {
+                all_env.push((key.to_owned(), default.to_owned()));
+            }
+        }
+        all_env.extend(env);
+        let options = toolkit::invoke::InvokeOptions {
+            binary,
+            function_name: function.clone(),
+            event: event_json,
+            env: all_env,
+            memory_size_mb: memory,
+            timeout: std::time::Duration::from_secs_f64(timeout),
+        };
+        match toolkit::invoke::invoke(options).await {
+            Ok(invocation) => {
+                for put in &invocation.events_put {
+                    let _ = writeln!(std::io::stderr(), "event put on the bus: {put}");
+                }
+                let (shown, code) = toolkit::invoke::shown(&invocation);
+                let _ = writeln!(std::io::stdout(), "{shown}");
+                let _ = writeln!(std::io::stderr(), "{}", invocation.report());
+                ExitCode::from(code)
+            }
+            Err(e) => fail(&e, ""),
+        }
+    })
 }
 
 fn local(args: &[String], root: &Path) -> ExitCode {
