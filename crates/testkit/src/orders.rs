@@ -49,3 +49,29 @@ pub fn placed(customer_id: &str, offset_millis: i64) -> Order {
         at(offset_millis),
     )
 }
+
+/// The use cases over `repo` and `events`, with the system clock and ULIDs.
+pub fn service(
+    repo: std::sync::Arc<dyn domain::OrderRepository>,
+    events: std::sync::Arc<dyn domain::EventPublisher>,
+) -> domain::OrderService {
+    domain::OrderService::new(
+        repo,
+        events,
+        std::sync::Arc::new(adapters_system::SystemClock),
+        std::sync::Arc::new(UlidIdGenerator::new()),
+        domain::ServiceConfig::default(),
+    )
+}
+
+/// A request to place one line of `PROD-A` for `customer`.
+pub fn place_request(customer: &str, quantity: i64, key: Option<&str>) -> domain::PlaceOrder {
+    domain::PlaceOrder {
+        customer_id: customer.to_owned(),
+        items: vec![domain::LineItemInput {
+            product_id: "PROD-A".to_owned(),
+            quantity,
+        }],
+        idempotency_key: key.map(str::to_owned),
+    }
+}

@@ -127,32 +127,37 @@ impl Template {
     /// template, function logical id). The method is upper case, `ANY`
     /// for any.
     pub fn api_routes(&self) -> Vec<ApiRoute> {
-        let mut routes = Vec::new();
-        for (id, resource) in self.resources() {
-            if resource["Type"] != "AWS::Serverless::Function" {
-                continue;
-            }
-            let Some(events) = resource["Properties"]["Events"].as_mapping() else {
-                continue;
-            };
-            for event in events.values() {
-                if event["Type"] != "Api" {
-                    continue;
-                }
+        let mut routes: Vec<ApiRoute> = self
+            .function_events("Api")
+            .filter_map(|(function, _, event)| {
                 let properties = &event["Properties"];
-                if let (Some(path), Some(method)) =
-                    (properties["Path"].as_str(), properties["Method"].as_str())
-                {
-                    routes.push(ApiRoute {
-                        method: method.to_ascii_uppercase(),
-                        path: path.to_owned(),
-                        function: id.to_owned(),
-                    });
-                }
-            }
-        }
+                Some(ApiRoute {
+                    method: properties["Method"].as_str()?.to_ascii_uppercase(),
+                    path: properties["Path"].as_str()?.to_owned(),
+                    function: function.to_owned(),
+                })
+            })
+            .collect();
         routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
         routes
+    }
+
+    /// The events of every `AWS::Serverless::Function` whose `Type` is
+    /// `kind`, as (function logical id, event name, event).
+    fn function_events<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str, &'a Value)> {
+        self.resources()
+            .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
+            .flat_map(|(id, resource)| {
+                resource["Properties"]["Events"]
+                    .as_mapping()
+                    .into_iter()
+                    .flat_map(|events| events.iter())
+                    .filter_map(move |(name, event)| Some((id, name.as_str()?, event)))
+            })
+            .filter(move |(_, _, event)| event["Type"] == kind)
     }
 
     /// The API's stage variables for `stage`: `Variables` of the
@@ -200,24 +205,14 @@ impl Template {
 
     /// Scheduled function events, as (function logical id, period).
     pub fn schedules(&self) -> Vec<(String, std::time::Duration)> {
-        let mut out = Vec::new();
-        for (id, resource) in self.resources() {
-            if resource["Type"] != "AWS::Serverless::Function" {
-                continue;
-            }
-            let Some(events) = resource["Properties"]["Events"].as_mapping() else {
-                continue;
-            };
-            for event in events.values() {
+        self.function_events("Schedule")
+            .filter_map(|(function, _, event)| {
                 let period = event["Properties"]["Schedule"]
                     .as_str()
-                    .and_then(parse_rate);
-                if let (true, Some(period)) = (event["Type"] == "Schedule", period) {
-                    out.push((id.to_owned(), period));
-                }
-            }
-        }
-        out
+                    .and_then(parse_rate)?;
+                Some((function.to_owned(), period))
+            })
+            .collect()
     }
 
     pub fn rule_names(&self) -> Vec<String> {

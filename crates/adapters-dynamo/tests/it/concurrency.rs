@@ -5,31 +5,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use adapters_memory::InMemoryEventPublisher;
-use adapters_system::{SystemClock, UlidIdGenerator};
-use domain::{LineItemInput, OrderService, PageLimit, PlaceOrder, ServiceConfig};
+use domain::{OrderService, PageLimit, PlaceOrder};
 use tokio::task::JoinSet;
 
 fn request(customer: &str, key: Option<&str>) -> PlaceOrder {
-    PlaceOrder {
-        customer_id: customer.to_owned(),
-        items: vec![LineItemInput {
-            product_id: "PROD-A".to_owned(),
-            quantity: 2,
-        }],
-        idempotency_key: key.map(str::to_owned),
-    }
+    testkit::orders::place_request(customer, 2, key)
 }
 
 async fn service() -> (OrderService, Arc<InMemoryEventPublisher>) {
     let events = Arc::new(InMemoryEventPublisher::new());
-    let service = OrderService::new(
-        testkit::dynamodb::fresh_repository().await,
-        events.clone(),
-        Arc::new(SystemClock),
-        Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
-    );
-    (service, events)
+    let repo = testkit::dynamodb::fresh_repository().await;
+    (testkit::orders::service(repo, events.clone()), events)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,33 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters_memory::InMemoryEventPublisher;
-use adapters_system::{SystemClock, UlidIdGenerator};
-use domain::{
-    Confirmation, Delivery, EventKind, LineItemInput, OrderService, OrderStatus, PlaceOrder,
-    ServiceConfig,
-};
+use domain::{Confirmation, Delivery, EventKind, OrderStatus, PlaceOrder};
 
 fn request(customer: &str) -> PlaceOrder {
-    PlaceOrder {
-        customer_id: customer.to_owned(),
-        items: vec![LineItemInput {
-            product_id: "PROD-A".to_owned(),
-            quantity: 1,
-        }],
-        idempotency_key: None,
-    }
+    testkit::orders::place_request(customer, 1, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_placed_while_the_bus_fails_are_published_once_by_the_relay() {
     let events = Arc::new(InMemoryEventPublisher::new());
-    let service = OrderService::new(
-        testkit::dynamodb::fresh_repository().await,
-        events.clone(),
-        Arc::new(SystemClock),
-        Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
-    );
+    let service =
+        testkit::orders::service(testkit::dynamodb::fresh_repository().await, events.clone());
     events.set_failing(true);
     let mut placed = Vec::new();
     for _ in 0..10 {
@@ -78,13 +62,8 @@ async fn orders_placed_while_the_bus_fails_are_published_once_by_the_relay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirm_cancel_and_repeats_behave_on_dynamodb() {
     let events = Arc::new(InMemoryEventPublisher::new());
-    let service = OrderService::new(
-        testkit::dynamodb::fresh_repository().await,
-        events.clone(),
-        Arc::new(SystemClock),
-        Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
-    );
+    let service =
+        testkit::orders::service(testkit::dynamodb::fresh_repository().await, events.clone());
     let order = service
         .place(request("CUST-FLOW"))
         .await
