@@ -9,6 +9,7 @@
 
 mod cmd;
 mod e2e;
+mod lint;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -50,6 +51,16 @@ Tasks:
                     match an event against an EventBridge rule of
                     infra/template.yaml (or a pattern file); says which
                     field failed; exit 0 match, 1 no match, 2 bad input
+  doctor            check the set-up and the tutorial's traps: routes in
+                    code vs template, region agreement, BOM or broken JSON
+                    in events/ and env files, IAM wildcards, tools; exit 1
+                    when a check fails
+  deploy --stage dev|staging|prod [--functions-only] [--x86-64] [--dry-run]
+                    cargo lambda build, then sam build + sam deploy of
+                    infra/ for the stage; --functions-only runs cargo
+                    lambda deploy per function; --dry-run prints the plan
+  lint              cfn-lint on the template, actionlint and zizmor on the
+                    workflows (each installed under target/ when missing)
   help              this text
 
 Environment:
@@ -68,7 +79,7 @@ fn main() -> ExitCode {
         Some((task, rest)) => (task.as_str(), rest),
         None => ("help", &[][..]),
     };
-    if matches!(task, "rule-test" | "local" | "event") {
+    if matches!(task, "rule-test" | "local" | "event" | "doctor" | "deploy") {
         return toolkit::forward(task, rest);
     }
     if task == "invoke" {
@@ -85,6 +96,7 @@ fn main() -> ExitCode {
         "test-unit" => test::unit(),
         "test-integration" => test::integration(),
         "test" => test::all(),
+        "lint" => lint::run(),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

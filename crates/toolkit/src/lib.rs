@@ -5,7 +5,10 @@
 //! Invariant: the template in `infra/` is the one source of rules and
 //! routes; nothing here keeps a copy of them.
 
+pub mod deploy;
+pub mod doctor;
 pub mod events;
+pub mod infra_checks;
 pub mod invoke;
 pub mod local;
 pub mod rule_test;

@@ -70,6 +70,11 @@ impl Template {
         &self.path
     }
 
+    /// Every resource, by logical id, as YAML.
+    pub fn resources_raw(&self) -> Vec<(&str, &Value)> {
+        self.resources().collect()
+    }
+
     fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.document["Resources"]
             .as_mapping()

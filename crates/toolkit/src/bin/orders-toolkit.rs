@@ -18,6 +18,9 @@ Commands:
   invoke FUNCTION --event FILE|- --binary PATH
               run a function binary once under a Runtime API emulator
               (orders-toolkit invoke --help)
+  doctor      check the set-up and the tutorial's traps (exit 1 on a failure)
+  deploy --stage STAGE [--functions-only] [--x86-64] [--dry-run]
+              build and deploy a stage (orders-toolkit deploy --help)
   event KIND  print a sample event: apigw-rest, apigw-http, eventbridge,
               scheduled, sqs, s3-put, dynamodb-stream
               (orders-toolkit event --help)
@@ -48,6 +51,8 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "local" => local(rest, &root),
         Some((command, rest)) if command == "event" => event(rest, &root),
         Some((command, rest)) if command == "invoke" => invoke(rest),
+        Some((command, _)) if command == "doctor" => doctor(&root),
+        Some((command, rest)) if command == "deploy" => deploy(rest, &root),
         Some((help, _)) if help == "--help" || help == "-h" || help == "help" => {
             let _ = std::io::stdout().write_all(USAGE.as_bytes());
             ExitCode::SUCCESS
@@ -79,6 +84,41 @@ fn event(args: &[String], root: &Path) -> ExitCode {
         }
         Err(message) => fail(&message, toolkit::events::USAGE),
     }
+}
+
+fn doctor(root: &Path) -> ExitCode {
+    use toolkit::doctor::Level;
+    let findings = toolkit::doctor::run(root);
+    for finding in &findings {
+        let _ = writeln!(std::io::stdout(), "{finding}");
+    }
+    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
+    let warned = findings.iter().filter(|f| f.level == Level::Warn).count();
+    let _ = writeln!(std::io::stdout(), "\n{failed} failed, {warned} warning(s)");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn deploy(args: &[String], root: &Path) -> ExitCode {
+    use toolkit::deploy::USAGE;
+    let options = match toolkit::deploy::parse(args) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => return fail(&message, USAGE),
+    };
+    let (text, code) = toolkit::deploy::run(root, &options);
+    if code == 0 {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+    } else {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+    ExitCode::from(code)
 }
 
 fn invoke(args: &[String]) -> ExitCode {

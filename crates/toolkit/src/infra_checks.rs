@@ -1,0 +1,197 @@
+//! Checks that hold `infra/template.yaml` to the code: the routes the
+//! function serves, the events it publishes, and least privilege. Used by
+//! `doctor` and by tests.
+
+use serde_yaml::Value;
+
+use crate::template::Template;
+
+/// Routes declared in the template but not served, and served but not
+/// declared, as "METHOD /path" lines.
+pub fn route_drift(template: &Template) -> (Vec<String>, Vec<String>) {
+    let declared: Vec<String> = template
+        .api_routes()
+        .iter()
+        .filter(|r| template.function_binary(&r.function).as_deref() == Some("fn-api"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let served: Vec<String> = adapters_http::ROUTES
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let not_served = declared
+        .iter()
+        .filter(|d| !served.contains(d))
+        .cloned()
+        .collect();
+    let not_declared = served
+        .iter()
+        .filter(|s| !declared.contains(s))
+        .cloned()
+        .collect();
+    (not_served, not_declared)
+}
+
+/// Every IAM statement in the template that grants `*` (or a `service:*`
+/// wildcard) in an action or resource, as "Resource.Policy: what".
+pub fn wildcard_grants(template: &Template) -> Vec<String> {
+    let mut found = Vec::new();
+    for (id, resource) in template.resources_raw() {
+        let policies = &resource["Properties"]["Policies"];
+        let mut statements: Vec<&Value> = Vec::new();
+        for policy in policies.as_sequence().into_iter().flatten() {
+            // SAM inline policies: `- Statement: [...]`; IAM roles:
+            // `- PolicyDocument: {Statement: [...]}`.
+            for holder in [&policy["Statement"], &policy["PolicyDocument"]["Statement"]] {
+                statements.extend(holder.as_sequence().into_iter().flatten());
+            }
+        }
+        // `AWS::IAM::Policy` and queue policies hold one document.
+        statements.extend(
+            resource["Properties"]["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .into_iter()
+                .flatten(),
+        );
+        for statement in statements {
+            if statement["Effect"] != "Allow" {
+                continue;
+            }
+            for key in ["Action", "Resource"] {
+                for value in strings(&statement[key]) {
+                    if value == "*" || (key == "Action" && value.ends_with(":*")) {
+                        found.push(format!("{id}: {key} {value}"));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The plain strings of a scalar or a list (intrinsics are not strings and
+/// name a specific resource).
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use adapters_eventbridge::{DETAIL_SOURCE, OrderEventDetail};
+    use domain::{EventKind, OrderEvent};
+    use event_pattern::Pattern;
+    use serde_json::json;
+
+    use super::*;
+
+    fn project_template() -> Template {
+        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"))
+            .expect("infra/template.yaml")
+    }
+
+    #[test]
+    fn the_route_table_and_the_templates_api_events_agree() {
+        let (not_served, not_declared) = route_drift(&project_template());
+        assert!(
+            not_served.is_empty(),
+            "declared but not served: {not_served:?}"
+        );
+        assert!(
+            not_declared.is_empty(),
+            "served but not declared: {not_declared:?}"
+        );
+    }
+
+    #[test]
+    fn a_removed_route_is_drift() {
+        let text = std::fs::read_to_string(project_template().path()).expect("template");
+        let cut = text.replace(
+            "            Path: /orders/{orderId}/cancel\n",
+            "            Path: /orders/{orderId}/void\n",
+        );
+        let template = Template::parse(Path::new("t.yaml"), &cut).expect("still a template");
+        let (not_served, not_declared) = route_drift(&template);
+        assert_eq!(not_served, ["POST /orders/{orderId}/void"]);
+        assert_eq!(not_declared, ["POST /orders/{orderId}/cancel"]);
+    }
+
+    #[test]
+    fn the_order_placed_rule_matches_what_fn_api_publishes_and_nothing_else() {
+        let template = project_template();
+        let pattern = Pattern::parse(&template.rule_pattern("OrderPlacedRule").expect("rule"))
+            .expect("pattern");
+        let order = domain::Order::place(
+            domain::OrderId::parse("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R").expect("id"),
+            domain::CustomerId::parse("CUST-001").expect("customer"),
+            domain::LineItems::parse(vec![domain::LineItem::new(
+                domain::ProductId::parse("PROD-A").expect("product"),
+                domain::Quantity::parse(2).expect("quantity"),
+            )])
+            .expect("items"),
+            domain::Timestamp::from_unix_millis(1_782_991_444_213).expect("time"),
+        );
+        // The envelope EventBridge builds from the publisher's entry.
+        let envelope = |kind: EventKind| {
+            json!({
+                "version": "0", "id": "1", "account": "123456789012", "region": "us-east-1",
+                "time": "2026-07-02T11:24:04Z", "resources": [],
+                "source": DETAIL_SOURCE,
+                "detail-type": kind.as_str(),
+                "detail": OrderEventDetail::from(&OrderEvent::of(kind, &order)),
+            })
+        };
+        assert!(pattern.matches(&envelope(EventKind::OrderPlaced)).is_ok());
+        let cancelled = pattern
+            .matches(&envelope(EventKind::OrderCancelled))
+            .unwrap_err();
+        assert_eq!(cancelled.field, "detail-type");
+    }
+
+    #[test]
+    fn the_template_grants_no_wildcards() {
+        let found = wildcard_grants(&project_template());
+        assert!(found.is_empty(), "wildcard grants: {found:?}");
+    }
+
+    #[test]
+    fn a_wildcard_grant_is_found() {
+        let text = r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:*
+              Resource: !GetAtt Table.Arn
+            - Effect: Allow
+              Action: [events:PutEvents]
+              Resource: "*"
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: "*"
+                Resource: !Ref Thing
+"#;
+        let template = Template::parse(Path::new("t.yaml"), text).expect("template");
+        assert_eq!(
+            wildcard_grants(&template),
+            ["Fn: Action dynamodb:*", "Fn: Resource *", "Role: Action *"]
+        );
+    }
+}
