@@ -103,6 +103,7 @@ pub(crate) fn into_request(
             context.entry("httpMethod").or_insert(method);
         }
     }
+    drop_invalid_headers(&mut event);
     let parts = match origin {
         Origin::RestV1 => {
             let ag: ApiGatewayProxyRequest =
@@ -125,6 +126,40 @@ pub(crate) fn into_request(
             error,
         }),
     })
+}
+
+/// Removes headers that HTTP cannot carry (a name or value with control
+/// characters, a value that is not a string). API Gateway does not pass
+/// such headers on; a hand-made event may hold them, and one bad header
+/// must not make the whole request unreadable.
+fn drop_invalid_headers(event: &mut Value) {
+    let valid_name = |name: &str| http::HeaderName::from_bytes(name.as_bytes()).is_ok();
+    let valid_value = |value: &Value| {
+        value
+            .as_str()
+            .is_some_and(|v| http::HeaderValue::from_str(v).is_ok())
+    };
+    if let Some(headers) = event.get_mut("headers").and_then(Value::as_object_mut) {
+        headers.retain(|name, value| {
+            let keep = valid_name(name) && valid_value(value);
+            if !keep {
+                tracing::debug!(header = %name.escape_debug(), "dropped a header HTTP cannot carry");
+            }
+            keep
+        });
+    }
+    if let Some(headers) = event
+        .get_mut("multiValueHeaders")
+        .and_then(Value::as_object_mut)
+    {
+        headers.retain(|name, _| valid_name(name));
+        for values in headers.values_mut() {
+            if let Some(list) = values.as_array_mut() {
+                list.retain(valid_value);
+            }
+        }
+        headers.retain(|_, values| values.as_array().is_some_and(|l| !l.is_empty()));
+    }
 }
 
 /// What both payload formats reduce to before the request is built.

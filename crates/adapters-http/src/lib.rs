@@ -19,4 +19,6 @@ pub use routes::{Operation, ROUTES, Route};
 pub use wire::MAX_BODY_BYTES;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

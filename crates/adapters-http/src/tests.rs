@@ -590,3 +590,14 @@ async fn the_generated_rest_samples_reach_their_use_cases() {
         "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
     );
 }
+
+#[tokio::test]
+async fn a_header_http_cannot_carry_is_dropped_not_fatal() {
+    let h = harness();
+    let mut event = post(GOOD);
+    event["headers"]["X-Bad"] = json!("a\u{0}b");
+    event["headers"]["Bad Name"] = json!("x");
+    event["multiValueHeaders"] = json!({"X-Bad": ["\u{1}"], "X-Good": ["yes"]});
+    let reply = send(&h.api, event).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+}

@@ -12,6 +12,8 @@ mod event;
 mod idempotency;
 mod order;
 mod ports;
+#[cfg(test)]
+mod props;
 mod service;
 mod time;
 mod values;
