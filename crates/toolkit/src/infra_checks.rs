@@ -195,3 +195,91 @@ Resources:
         );
     }
 }
+
+/// The (METHOD, path) pairs `infra/openapi.yaml` describes.
+pub fn openapi_routes(root: &std::path::Path) -> Result<Vec<String>, String> {
+    let path = root.join("infra/openapi.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let spec: Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut routes = Vec::new();
+    for (route, operations) in spec["paths"].as_mapping().into_iter().flatten() {
+        let Some(route) = route.as_str() else {
+            continue;
+        };
+        for method in operations
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter_map(|(m, _)| m.as_str())
+        {
+            routes.push(format!("{} {route}", method.to_ascii_uppercase()));
+        }
+    }
+    routes.sort();
+    Ok(routes)
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_openapi_spec_describes_exactly_the_route_table() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let described = openapi_routes(&root).expect("infra/openapi.yaml");
+        let mut served: Vec<String> = adapters_http::ROUTES
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        served.sort();
+        assert_eq!(described, served);
+    }
+
+    #[test]
+    fn every_status_the_edge_can_give_is_in_the_spec() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let text = std::fs::read_to_string(root.join("infra/openapi.yaml")).expect("spec");
+        let spec: Value = serde_yaml::from_str(&text).expect("YAML");
+        let statuses = |path: &str, method: &str| -> Vec<String> {
+            spec["paths"][path][method]["responses"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                .collect()
+        };
+        for (path, method, expected) in [
+            (
+                "/orders",
+                "post",
+                &["201", "400", "409", "413", "415", "422", "503"][..],
+            ),
+            (
+                "/orders/{orderId}",
+                "get",
+                &["200", "400", "404", "503"][..],
+            ),
+            (
+                "/orders/{orderId}/cancel",
+                "post",
+                &["200", "400", "404", "409", "503"][..],
+            ),
+            (
+                "/customers/{customerId}/orders",
+                "get",
+                &["200", "400", "503"][..],
+            ),
+        ] {
+            let found = statuses(path, method);
+            for status in expected {
+                assert!(
+                    found.iter().any(|s| s == status),
+                    "{method} {path} lacks {status}: {found:?}"
+                );
+            }
+        }
+    }
+}
