@@ -44,3 +44,16 @@ pub fn unique_customer(tag: &str) -> String {
 pub fn order_body(customer: &str) -> Value {
     serde_json::json!({"customerId": customer, "items": [{"productId": "PROD-A", "quantity": 1}]})
 }
+
+/// `GET url?query` and its JSON body, whatever the status.
+pub async fn get_json(url: &str, query: &[(&str, &str)]) -> Value {
+    client()
+        .get(url)
+        .query(query)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: the body is not JSON: {e}"))
+}

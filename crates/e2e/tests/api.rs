@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{api_url, client, order_body, unique_customer};
+use e2e::{api_url, client, get_json, order_body, unique_customer};
 use serde_json::Value;
 
 async fn place(customer: &str) -> Value {
@@ -108,28 +108,12 @@ async fn a_customers_orders_page_newest_first() {
     }
     ids.reverse();
     let url = format!("{}/customers/{customer}/orders", api_url());
-    let first: Value = client()
-        .get(&url)
-        .query(&[("limit", "2")])
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let first = get_json(&url, &[("limit", "2")]).await;
     let cursor = first["nextCursor"]
         .as_str()
         .expect("a next page")
         .to_owned();
-    let second: Value = client()
-        .get(&url)
-        .query(&[("limit", "2"), ("cursor", cursor.as_str())])
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let second = get_json(&url, &[("limit", "2"), ("cursor", cursor.as_str())]).await;
     let seen: Vec<&str> = first["items"]
         .as_array()
         .into_iter()
@@ -164,14 +148,7 @@ async fn a_placed_order_becomes_confirmed_through_its_event() {
     // Delivery through the bus is asynchronous: poll, with a deadline.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let order: Value = client()
-            .get(format!("{}/orders/{id}", api_url()))
-            .send()
-            .await
-            .expect("GET")
-            .json()
-            .await
-            .expect("JSON");
+        let order = get_json(&format!("{}/orders/{id}", api_url()), &[]).await;
         if order["status"] == "confirmed" {
             break;
         }
