@@ -61,7 +61,7 @@ async fn a_missing_order_is_a_404_problem() {
 
 #[tokio::test]
 async fn an_undeclared_route_is_api_gateways_403() {
-    for path in ["/", "/orders", "/nothing/here"] {
+    for path in ["/", "/order", "/nothing/here"] {
         let response = client()
             .get(format!("{}{path}", api_url()))
             .send()
@@ -71,6 +71,30 @@ async fn an_undeclared_route_is_api_gateways_403() {
         let body: Value = response.json().await.expect("JSON");
         assert_eq!(body["message"], "Missing Authentication Token", "{path}");
     }
+}
+
+#[tokio::test]
+async fn another_method_on_a_route_is_a_405_naming_the_allowed_ones() {
+    let response = client()
+        .get(format!("{}/orders", api_url()))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 405);
+    assert_eq!(
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let problem: Value = response.json().await.expect("JSON");
+    assert_eq!(problem["status"], 405);
+    assert!(
+        problem["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
 }
 
 #[tokio::test]

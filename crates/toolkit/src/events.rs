@@ -512,7 +512,7 @@ mod tests {
         let t = template();
         let err = generate(
             "apigw-rest",
-            &args(&["--method", "DELETE", "--path", "/orders"]),
+            &args(&["--method", "DELETE", "--path", "/order"]),
             Some(&t),
         )
         .unwrap_err();

@@ -7,22 +7,33 @@ use serde_yaml::Value;
 use crate::template::Template;
 
 /// Routes declared in the template but not served, and served but not
-/// declared, as "METHOD /path" lines.
+/// declared, as "METHOD /path" lines. An `ANY` route is served when its
+/// path is one of the function's: the function answers the methods it
+/// does not serve there with 405 and an `Allow` header.
 pub fn route_drift(template: &Template) -> (Vec<String>, Vec<String>) {
-    let declared: Vec<String> = template
+    let fn_api: Vec<_> = template
         .api_routes()
-        .iter()
+        .into_iter()
         .filter(|r| template.function_binary(&r.function).as_deref() == Some("fn-api"))
+        .collect();
+    let declared: Vec<String> = fn_api
+        .iter()
+        .filter(|r| r.method != "ANY")
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     let served: Vec<String> = adapters_http::ROUTES
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
+    let any_not_served = fn_api
+        .iter()
+        .filter(|r| r.method == "ANY" && !adapters_http::ROUTES.iter().any(|s| s.path == r.path))
+        .map(|r| format!("ANY {}", r.path));
     let not_served = declared
         .iter()
         .filter(|d| !served.contains(d))
         .cloned()
+        .chain(any_not_served)
         .collect();
     let not_declared = served
         .iter()
@@ -120,7 +131,10 @@ mod tests {
         );
         let template = Template::parse(Path::new("t.yaml"), &cut).expect("still a template");
         let (not_served, not_declared) = route_drift(&template);
-        assert_eq!(not_served, ["POST /orders/{orderId}/void"]);
+        assert_eq!(
+            not_served,
+            ["POST /orders/{orderId}/void", "ANY /orders/{orderId}/void"]
+        );
         assert_eq!(not_declared, ["POST /orders/{orderId}/cancel"]);
     }
 

@@ -129,8 +129,8 @@ impl Template {
     }
 
     /// Every API route: function events of type `Api`, as (method, path
-    /// template, function logical id). The method is upper case, `ANY`
-    /// for any.
+    /// template, function logical id), by path, each path's `ANY` last.
+    /// The method is upper case, `ANY` for any.
     pub fn api_routes(&self) -> Vec<ApiRoute> {
         let mut routes: Vec<ApiRoute> = self
             .function_events("Api")
@@ -143,7 +143,11 @@ impl Template {
                 })
             })
             .collect();
-        routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+        // A method's own route before the path's `ANY`, as API Gateway
+        // picks them.
+        routes.sort_by(|a, b| {
+            (&a.path, a.method == "ANY", &a.method).cmp(&(&b.path, b.method == "ANY", &b.method))
+        });
         routes
     }
 
@@ -391,21 +395,22 @@ Resources:
     fn the_project_template_declares_the_routes_rules_and_schedule() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
         let t = Template::load(&path).unwrap();
-        let routes: Vec<(String, String)> = t
+        let routes: Vec<String> = t
             .api_routes()
             .into_iter()
-            .map(|r| (r.method, r.path))
+            .map(|r| format!("{} {}", r.method, r.path))
             .collect();
         assert_eq!(
             routes,
             [
-                (
-                    "GET".to_owned(),
-                    "/customers/{customerId}/orders".to_owned()
-                ),
-                ("POST".to_owned(), "/orders".to_owned()),
-                ("GET".to_owned(), "/orders/{orderId}".to_owned()),
-                ("POST".to_owned(), "/orders/{orderId}/cancel".to_owned()),
+                "GET /customers/{customerId}/orders",
+                "ANY /customers/{customerId}/orders",
+                "POST /orders",
+                "ANY /orders",
+                "GET /orders/{orderId}",
+                "ANY /orders/{orderId}",
+                "POST /orders/{orderId}/cancel",
+                "ANY /orders/{orderId}/cancel",
             ]
         );
         assert_eq!(t.function_binary("ApiFunction").as_deref(), Some("fn-api"));
