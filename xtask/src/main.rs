@@ -9,7 +9,9 @@
 
 mod cmd;
 mod e2e;
+mod fuzz;
 mod lint;
+mod server;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -39,6 +41,11 @@ Tasks:
                     stopped afterwards; or against a deployed stage
   test              every local test stage, in order: test-unit,
                     test-integration, test-e2e
+  test-fuzz [--max-examples 250] [--seed N]
+                    schemathesis (installed into target/fuzz-venv) against
+                    the local server with DynamoDB Local, from
+                    infra/openapi.yaml with every check on; fails on a
+                    failed check, any 5xx, or fewer than 1,000 requests
   invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
                     build fn-api or fn-events and run it once under a
                     Lambda Runtime API emulator: logs, response, and a
@@ -87,6 +94,9 @@ fn main() -> ExitCode {
     }
     if task == "test-e2e" {
         return finish(e2e::run(rest));
+    }
+    if task == "test-fuzz" {
+        return finish(fuzz::run(rest));
     }
     if !rest.is_empty() && !matches!(task, "help" | "--help" | "-h") {
         eprintln!("error: `{task}` takes no arguments, got {rest:?}\n\n{HELP}");

@@ -32,20 +32,29 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
+/// The timeouts a function's DynamoDB client uses: they keep a request
+/// well inside the function's timeout when DynamoDB does not answer (at
+/// most three attempts of two seconds each, five seconds in all).
+pub fn client_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// The retries a function's DynamoDB client makes: three attempts in all.
+pub fn client_retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
 /// Loads the SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL_DYNAMODB`) with timeouts that keep a request well
-/// inside a function's timeout when DynamoDB does not answer: at most three
-/// attempts of two seconds each, five seconds in all.
+/// `AWS_ENDPOINT_URL_DYNAMODB`) with [`client_timeouts`] and
+/// [`client_retries`].
 pub async fn load_client() -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(client_timeouts())
+        .retry_config(client_retries())
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&config)

@@ -27,20 +27,29 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-/// The SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL_EVENTBRIDGE`), with timeouts that fail a dead bus
-/// quickly: the order is already stored and marked, and the relay
+/// The timeouts a function's EventBridge client uses: a dead bus fails
+/// quickly, since the order is already stored and marked and the relay
 /// publishes it later.
+pub fn client_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(4))
+        .build()
+}
+
+/// The retries a function's EventBridge client makes: two attempts in all.
+pub fn client_retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(2)
+}
+
+/// The SDK configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL_EVENTBRIDGE`), with [`client_timeouts`] and
+/// [`client_retries`].
 pub async fn load_client() -> aws_sdk_eventbridge::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(4))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(client_timeouts())
+        .retry_config(client_retries())
         .load()
         .await;
     aws_sdk_eventbridge::Client::new(&config)

@@ -71,6 +71,16 @@ impl Store {
     }
 }
 
+/// Where the API's events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Events {
+    /// Through the template's rules to fn-events, in-process.
+    Local,
+    /// To an EventBridge API (moto, or a bus in an account) as fn-api
+    /// sends them; nothing consumes them locally.
+    EventBridge { endpoint: String, bus: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
     pub host: String,
@@ -80,6 +90,57 @@ pub struct LocalOptions {
     pub template: PathBuf,
     /// The table for `local` and URL stores.
     pub table: String,
+    pub events: Events,
+    /// Keep a tally of published events, for [`LocalServer::published`].
+    pub record_events: bool,
+}
+
+/// How many times each event was published, by kind and order id.
+#[derive(Debug, Default)]
+pub struct PublishedEvents {
+    counts: std::sync::Mutex<std::collections::HashMap<(domain::EventKind, String), u32>>,
+}
+
+impl PublishedEvents {
+    fn record(&self, events: &[OrderEvent]) {
+        if let Ok(mut counts) = self.counts.lock() {
+            for event in events {
+                *counts
+                    .entry((event.kind, event.order_id.to_string()))
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Each published (kind, order id) and how many times it was published.
+    pub fn snapshot(&self) -> Vec<(domain::EventKind, String, u32)> {
+        self.counts
+            .lock()
+            .map(|counts| {
+                counts
+                    .iter()
+                    .map(|((kind, id), n)| (*kind, id.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Records what the inner publisher accepted.
+struct Recording {
+    inner: Arc<dyn EventPublisher>,
+    log: Option<Arc<PublishedEvents>>,
+}
+
+#[async_trait]
+impl EventPublisher for Recording {
+    async fn publish(&self, events: &[OrderEvent]) -> Result<(), PublishError> {
+        let result = self.inner.publish(events).await;
+        if let (Ok(()), Some(log)) = (&result, &self.log) {
+            log.record(events);
+        }
+        result
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -286,7 +347,16 @@ async fn repository(
         ));
     }
     let (endpoint, StoreHold(guard)) = dynamodb_endpoint(&options.store, &options.table).await?;
-    let client = testkit::dynamodb::client_for(&endpoint);
+    // The function's own timeouts and retries, so that a DynamoDB that does
+    // not answer gives what fn-api would give: a 503 within its timeout.
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        testkit::dynamodb::client_for(&endpoint)
+            .config()
+            .to_builder()
+            .timeout_config(adapters_dynamo::client_timeouts())
+            .retry_config(adapters_dynamo::client_retries())
+            .build(),
+    );
     let description = format!("DynamoDB at {endpoint}, table {}", options.table);
     Ok((
         Arc::new(adapters_dynamo::DynamoOrderRepository::new(
@@ -304,11 +374,18 @@ pub struct LocalServer {
     address: SocketAddr,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
+    published: Arc<PublishedEvents>,
 }
 
 impl LocalServer {
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The events published so far (empty unless
+    /// [`LocalOptions::record_events`] is set).
+    pub fn published(&self) -> Vec<(domain::EventKind, String, u32)> {
+        self.published.snapshot()
     }
 
     pub fn url(&self) -> String {
@@ -374,15 +451,34 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         .local_addr()
         .map_err(|e| LocalError::Setup(e.to_string()))?;
     let (repo, guard, store_text) = repository(&options).await?;
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
     let bus = Arc::new(LocalBus {
         rules,
         binaries,
         consumer: OnceLock::new(),
-        region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
+        region: region.clone(),
+    });
+    let published = Arc::new(PublishedEvents::default());
+    let (publisher, events_text): (Arc<dyn EventPublisher>, String) = match &options.events {
+        Events::Local => (
+            bus.clone(),
+            "events through the template's rules".to_owned(),
+        ),
+        Events::EventBridge { endpoint, bus } => (
+            Arc::new(adapters_eventbridge::EventBridgePublisher::new(
+                eventbridge_client(endpoint, &region),
+                bus.clone(),
+            )),
+            format!("events to bus {bus} at {endpoint}, not consumed here"),
+        ),
+    };
+    let publisher = Arc::new(Recording {
+        inner: publisher,
+        log: options.record_events.then(|| published.clone()),
     });
     let service = OrderService::new(
         repo,
-        bus.clone(),
+        publisher,
         Arc::new(adapters_system::SystemClock),
         Arc::new(adapters_system::UlidIdGenerator::new()),
         ServiceConfig::default(),
@@ -399,7 +495,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         .collect::<std::collections::HashMap<_, _>>()
         .into();
     tracing::info!(
-        "Orders API on http://{address} (stage {}; {store_text})",
+        "Orders API on http://{address} (stage {}; {store_text}; {events_text})",
         options.stage
     );
     for route in &routes {
@@ -428,7 +524,36 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         address,
         stop,
         done,
+        published,
     })
+}
+
+/// An EventBridge client for `endpoint` with the function's timeouts and
+/// retries; credentials from the environment, or fixed local ones.
+fn eventbridge_client(endpoint: &str, region: &str) -> aws_sdk_eventbridge::Client {
+    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
+    let credentials = match (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(id), Ok(secret)) => Credentials::new(
+            id,
+            secret,
+            std::env::var("AWS_SESSION_TOKEN").ok(),
+            None,
+            "environment",
+        ),
+        _ => Credentials::new("local", "local", None, None, "local"),
+    };
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .endpoint_url(endpoint)
+        .timeout_config(adapters_eventbridge::client_timeouts())
+        .retry_config(adapters_eventbridge::client_retries())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
 }
 
 struct Context {
@@ -721,6 +846,7 @@ local: the API on this machine, routed as API Gateway routes infra/template.yaml
 Usage:
   local [--port 3000] [--host 127.0.0.1] [--stage dev]
         [--dynamodb memory|local|URL] [--table local-orders] [--template FILE]
+        [--eventbridge URL [--event-bus orders-bus]]
 
   --port      the port to listen on (default 3000; 0 picks a free one)
   --host      the address to listen on (default 127.0.0.1)
@@ -731,6 +857,9 @@ Usage:
               URL: a running DynamoDB endpoint
   --table     the table for local and URL stores (created when missing)
   --template  the SAM template (default: infra/template.yaml)
+  --eventbridge  publish events to this EventBridge endpoint (moto, say)
+              on the bus --event-bus names, as fn-api does, instead of
+              routing them through the template's rules to fn-events here
 
 Undeclared routes get 403 {\"message\":\"Missing Authentication Token\"}, as from
 API Gateway. Ctrl-C stops the server.
@@ -748,7 +877,11 @@ pub fn parse_options(
         store: Store::Memory,
         template: root.join("infra/template.yaml"),
         table: "local-orders".to_owned(),
+        events: Events::Local,
+        record_events: false,
     };
+    let mut eventbridge = None;
+    let mut event_bus = "orders-bus".to_owned();
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         if flag == "--help" || flag == "-h" {
@@ -780,8 +913,28 @@ pub fn parse_options(
             "--dynamodb" => options.store = Store::parse(&value)?,
             "--table" => options.table = value,
             "--template" => options.template = PathBuf::from(value),
+            "--eventbridge" => {
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    return Err(format!(
+                        "--eventbridge takes an http(s):// URL, not {value:?}"
+                    ));
+                }
+                eventbridge = Some(value);
+            }
+            "--event-bus" => {
+                if value.is_empty() {
+                    return Err("--event-bus takes a bus name".to_owned());
+                }
+                event_bus = value;
+            }
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if let Some(endpoint) = eventbridge {
+        options.events = Events::EventBridge {
+            endpoint,
+            bus: event_bus,
+        };
     }
     Ok(Some(options))
 }

@@ -17,6 +17,8 @@ fn options(port: u16) -> LocalOptions {
         store: Store::Memory,
         template: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"),
         table: "local-orders".to_owned(),
+        events: Events::Local,
+        record_events: true,
     }
 }
 
@@ -119,22 +121,40 @@ async fn an_order_is_created_read_and_confirmed_through_the_template_routes() {
     .await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.json()["items"][0]["orderId"], id.as_str());
+    assert_eq!(
+        server.published(),
+        vec![(domain::EventKind::OrderPlaced, id.clone(), 1)]
+    );
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn undeclared_routes_and_methods_get_api_gateways_403() {
+async fn undeclared_paths_get_api_gateways_403_and_other_methods_a_405() {
     let server = start(options(0)).await.expect("started");
-    for (method, path) in [
-        ("GET", "/"),
-        ("GET", "/orders"),
-        ("DELETE", "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R"),
-        ("GET", "/orders/a/b/c"),
-        ("PUT", "/customers/C/orders"),
-    ] {
+    for (method, path) in [("GET", "/"), ("GET", "/orders/a/b/c"), ("POST", "/order")] {
         let reply = call(&server, method, path, b"", "application/json").await;
         assert_eq!(reply.status, 403, "{method} {path}");
         assert_eq!(reply.body, r#"{"message":"Missing Authentication Token"}"#);
+    }
+    // The template's `ANY` routes hand other methods to the function.
+    for (method, path, allow) in [
+        ("GET", "/orders", "POST"),
+        ("DELETE", "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R", "GET"),
+        (
+            "TRACE",
+            "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R/cancel",
+            "POST",
+        ),
+        ("PUT", "/customers/C/orders", "GET"),
+    ] {
+        let reply = call(&server, method, path, b"", "application/json").await;
+        assert_eq!(reply.status, 405, "{method} {path}: {}", reply.body);
+        assert_eq!(
+            reply.header("allow").as_deref(),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_eq!(reply.json()["status"], 405);
     }
     server.stop().await;
 }
@@ -225,4 +245,33 @@ fn stores_parse_from_the_flag() {
         Ok(Store::Endpoint("http://127.0.0.1:8000".into()))
     );
     assert!(Store::parse("dynamo").is_err());
+}
+
+#[test]
+fn events_go_to_an_eventbridge_endpoint_when_one_is_named() {
+    let root = Path::new("/project");
+    let parsed = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        parse_options(&args, root)
+    };
+    let local = parsed(&[]).expect("parsed").expect("options");
+    assert_eq!(local.events, Events::Local);
+    let moto = parsed(&[
+        "--eventbridge",
+        "http://127.0.0.1:5000",
+        "--event-bus",
+        "dev-orders",
+    ])
+    .expect("parsed")
+    .expect("options");
+    assert_eq!(
+        moto.events,
+        Events::EventBridge {
+            endpoint: "http://127.0.0.1:5000".into(),
+            bus: "dev-orders".into()
+        }
+    );
+    let error = parsed(&["--eventbridge", "127.0.0.1:5000"]).expect_err("no scheme");
+    assert!(error.contains("--eventbridge"), "{error}");
+    assert!(parsed(&["--event-bus", ""]).is_err());
 }
