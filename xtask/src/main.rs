@@ -46,6 +46,14 @@ Tasks:
                     the local server with DynamoDB Local, from
                     infra/openapi.yaml with every check on; fails on a
                     failed check, any 5xx, or fewer than 1,000 requests
+  test-load         2,000 POST /orders at 50 concurrent against the local
+                    server with DynamoDB Local, every order read back and
+                    counted (stored, published, confirmed), and 50 sharing
+                    one Idempotency-Key; fails on any 5xx, loss or double
+  test-faults       DynamoDB Local stopped mid-run (503 + Retry-After in
+                    time, then recovery), EventBridge unreachable for 100
+                    orders (the relay publishes each once), repeated and
+                    out-of-order deliveries; with moto (target/moto-venv)
   invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
                     build fn-api or fn-events and run it once under a
                     Lambda Runtime API emulator: logs, response, and a
@@ -106,6 +114,8 @@ fn main() -> ExitCode {
         "test-unit" => test::unit(),
         "test-integration" => test::integration(),
         "test" => test::all(),
+        "test-load" => test::load(),
+        "test-faults" => test::faults(),
         "lint" => lint::run(),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

@@ -46,12 +46,7 @@ pub(crate) fn unit() -> Result {
 /// they run under `cargo test` (one process per binary), not nextest (one
 /// process per test).
 pub(crate) fn integration() -> Result {
-    if std::env::var_os("DYNAMODB_ENDPOINT").is_none() {
-        ensure_dynamodb_local_jar();
-    }
-    if std::env::var_os("MOTO_ENDPOINT").is_none() {
-        ensure_moto()?;
-    }
+    ensure_local_services()?;
     let cargo = cmd::cargo();
     cmd::run(
         &cargo,
@@ -119,4 +114,49 @@ pub(crate) fn all() -> Result {
     unit()?;
     integration()?;
     crate::e2e::run(&[])
+}
+
+/// What the load and fault runs need: the DynamoDB Local jar (unless an
+/// engine or endpoint provides one) and moto.
+fn ensure_local_services() -> Result {
+    if std::env::var_os("DYNAMODB_ENDPOINT").is_none() {
+        ensure_dynamodb_local_jar();
+    }
+    if std::env::var_os("MOTO_ENDPOINT").is_none() {
+        ensure_moto()?;
+    }
+    Ok(())
+}
+
+/// `test-load`: 2,000 places at 50 concurrent, and 50 sharing one key,
+/// against the local server with DynamoDB Local (crate `reliability`).
+pub(crate) fn load() -> Result {
+    reliability_run("load")
+}
+
+/// `test-faults`: DynamoDB Local stopped mid-run, EventBridge unreachable,
+/// repeated and out-of-order deliveries (crate `reliability`).
+pub(crate) fn faults() -> Result {
+    reliability_run("faults")
+}
+
+/// One test binary of crate `reliability`, its figures shown, one case at
+/// a time (a fault case pauses a DynamoDB Local; a load case wants the
+/// machine to itself).
+fn reliability_run(test: &str) -> Result {
+    ensure_local_services()?;
+    cmd::run(
+        &cmd::cargo(),
+        [
+            "test",
+            "--package",
+            "reliability",
+            "--test",
+            test,
+            "--",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ],
+    )
 }

@@ -152,6 +152,46 @@ impl DynamoDbLocal {
         }
     }
 
+    /// Freezes the server, as a host that stops answering: the JVM gets
+    /// SIGSTOP, the container is paused. Connections stay open and
+    /// requests hang until [`Self::resume`].
+    pub fn pause(&self) -> Result<(), String> {
+        self.signal("-STOP", "pause")
+    }
+
+    /// Undoes [`Self::pause`]: the server answers again, with its tables.
+    pub fn resume(&self) -> Result<(), String> {
+        self.signal("-CONT", "unpause")
+    }
+
+    fn signal(&self, kill_flag: &str, docker_verb: &str) -> Result<(), String> {
+        let (program, args) = match (&self.keep, self.container_id()) {
+            (Keep::Java { child, .. }, _) => {
+                ("kill", vec![kill_flag.to_owned(), child.id().to_string()])
+            }
+            (Keep::Container { .. }, Some(id)) => ("docker", vec![docker_verb.to_owned(), id]),
+            _ => {
+                return Err(format!(
+                    "DynamoDB Local at {} was not started here, so it cannot be paused",
+                    self.endpoint
+                ));
+            }
+        };
+        let output = std::process::Command::new(program)
+            .args(&args)
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{program} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
     /// A client for this endpoint, with fixed local credentials.
     pub fn client(&self) -> Client {
         client_for(&self.endpoint)

@@ -275,3 +275,70 @@ fn events_go_to_an_eventbridge_endpoint_when_one_is_named() {
     assert!(error.contains("--eventbridge"), "{error}");
     assert!(parsed(&["--event-bus", ""]).is_err());
 }
+
+/// A log sink for a test's own subscriber.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut held) = self.0.lock() {
+            held.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// One thread: the subscriber set here is the one the server's tasks see.
+#[tokio::test(flavor = "current_thread")]
+async fn logs_at_info_carry_no_request_bodies() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let server = start(options(0)).await.expect("started");
+    let marker = "BODYMARKER7731";
+    let bodies = [
+        // Placed: 201.
+        format!(
+            r#"{{"customerId":"{marker}","items":[{{"productId":"P-{marker}","quantity":1}}]}}"#
+        ),
+        // Not JSON: 400.
+        format!(r#"{{"customerId":"{marker}","#),
+        // Invalid fields: 422.
+        format!(r#"{{"customerId":"{marker}!","items":[],"note":"{marker}"}}"#),
+    ];
+    let mut statuses = Vec::new();
+    for body in &bodies {
+        statuses.push(
+            call(
+                &server,
+                "POST",
+                "/orders",
+                body.as_bytes(),
+                "application/json",
+            )
+            .await
+            .status,
+        );
+    }
+    assert_eq!(statuses, [201, 400, 422]);
+    // Let the routed OrderPlaced be handled and logged.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.stop().await;
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("logs")).into_owned();
+    assert!(logs.contains("POST /orders 201"), "{logs}");
+    assert!(logs.contains("POST /orders 422"), "{logs}");
+    assert!(
+        !logs.contains(marker),
+        "a request body reached the logs:\n{logs}"
+    );
+}

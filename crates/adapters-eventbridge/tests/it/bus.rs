@@ -1,115 +1,26 @@
-//! A bus in moto with a rule that forwards everything from `orders.api` to
-//! an SQS queue, so a test can read what reached the bus.
-
-use std::time::{Duration, Instant};
-
-use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::Value;
+//! What reaches a bus in moto, read back through a rule and a queue
+//! (`testkit::moto::QueuedBus`).
 
 use adapters_eventbridge::EventBridgePublisher;
 use domain::{EventKind, EventPublisher, OrderEvent};
+use testkit::moto::QueuedBus;
 
 pub(crate) struct Bus {
-    pub(crate) name: String,
-    pub(crate) sqs: aws_sdk_sqs::Client,
-    pub(crate) queue_url: String,
+    pub(crate) inner: QueuedBus,
     pub(crate) publisher: EventBridgePublisher,
 }
 
 impl Bus {
     pub(crate) async fn new() -> Self {
-        let endpoint = testkit::moto::shared().endpoint();
-        let events = testkit::moto::eventbridge_client(endpoint);
-        let sqs = testkit::moto::sqs_client(endpoint);
-        let name = format!("orders-{}", &testkit::orders::order_id().as_str()[4..]).to_lowercase();
-        events
-            .create_event_bus()
-            .name(&name)
-            .send()
-            .await
-            .expect("bus");
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .expect("queue")
-            .queue_url
-            .expect("queue url");
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .expect("queue arn");
-        events
-            .put_rule()
-            .name("everything-from-orders")
-            .event_bus_name(&name)
-            .event_pattern(r#"{"source":["orders.api"]}"#)
-            .send()
-            .await
-            .expect("rule");
-        events
-            .put_targets()
-            .rule("everything-from-orders")
-            .event_bus_name(&name)
-            .targets(
-                Target::builder()
-                    .id("queue")
-                    .arn(queue_arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("target");
+        let inner = QueuedBus::create(testkit::moto::shared().endpoint()).await;
         Self {
-            publisher: EventBridgePublisher::new(events, &name),
-            name,
-            sqs,
-            queue_url,
+            publisher: EventBridgePublisher::new(inner.events.clone(), &inner.name),
+            inner,
         }
     }
 
-    /// Reads events off the queue until `want` arrived or 10 s passed, then
-    /// once more, to catch any extra (duplicate) event.
-    pub(crate) async fn received(&self, want: usize) -> Vec<Value> {
-        let mut seen = self.receive_until(want).await;
-        seen.extend(self.receive_once().await);
-        seen
-    }
-
-    async fn receive_once(&self) -> Vec<Value> {
-        let output = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        output
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| serde_json::from_str(&m.body.unwrap_or_default()).expect("an event as JSON"))
-            .collect()
-    }
-
-    async fn receive_until(&self, want: usize) -> Vec<Value> {
-        let started = Instant::now();
-        let mut seen = Vec::new();
-        while seen.len() < want && started.elapsed() < Duration::from_secs(10) {
-            seen.extend(self.receive_once().await);
-        }
-        seen
+    pub(crate) async fn received(&self, want: usize) -> Vec<serde_json::Value> {
+        self.inner.received(want).await
     }
 }
 
@@ -148,7 +59,6 @@ async fn put_events_reaches_the_bus_in_the_documented_shape() {
             .as_str()
             .is_some_and(|t| t.ends_with('Z'))
     );
-    let _ = &bus.name;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,379 @@
+//! `cargo xtask test-faults`: the local server with DynamoDB Local and
+//! moto, while one of them stops answering. Each case is asserted:
+//! answers within fn-api's timeout, 503 with `Retry-After` and no internal
+//! detail while the store is down, recovery without a restart, nothing
+//! lost and nothing done twice.
+//!
+//! The cases run one at a time (`--test-threads 1`): one pauses a
+//! DynamoDB Local of its own.
+
+#![allow(clippy::print_stdout)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters_dynamo::DynamoOrderRepository;
+use adapters_eventbridge::{Consumer, EventBridgePublisher, Outcome};
+use adapters_system::{SystemClock, UlidIdGenerator};
+use domain::{EventKind, OrderService, ServiceConfig};
+use reliability::{
+    FUNCTION_TIMEOUT, Proxy, ProxyMode, bounded, cancel, client, fresh_table, get_order, histogram,
+    leaks, order_body, place, start_server,
+};
+use serde_json::{Value, json};
+use testkit::dynamodb::{DynamoDbLocal, ProviderConfig};
+use testkit::moto::QueuedBus;
+use toolkit::local::Events;
+
+fn socket_of(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .parse()
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+/// fn-events as deployed: the DynamoDB store and the bus at `bus_url`,
+/// with the relay taking every marked order (no minimum age).
+fn events_function(dynamodb: &str, table: &str, bus_url: &str, bus: &str) -> Consumer {
+    let service = OrderService::new(
+        Arc::new(DynamoOrderRepository::new(
+            testkit::dynamodb::client_for(dynamodb),
+            table,
+        )),
+        Arc::new(EventBridgePublisher::new(
+            testkit::moto::eventbridge_client(bus_url),
+            bus,
+        )),
+        Arc::new(SystemClock),
+        Arc::new(UlidIdGenerator::new()),
+        ServiceConfig::default(),
+    );
+    Consumer::new(service).with_relay_min_age(Duration::ZERO)
+}
+
+fn scheduled() -> Value {
+    json!({"version": "0", "id": "relay", "source": "aws.events",
+           "detail-type": "Scheduled Event", "detail": {}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_stopped_mid_run_gives_503s_in_time_then_the_service_recovers() {
+    // A DynamoDB Local of this case's own: it is the one that stops.
+    let mut config = ProviderConfig::from_env();
+    config.endpoint = None;
+    let dynamodb = tokio::task::spawn_blocking(move || DynamoDbLocal::start(&config))
+        .await
+        .expect("start")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let table = fresh_table("faults-store");
+    let server = start_server(dynamodb.endpoint(), &table, Events::Local).await;
+    let base = server.url();
+    let http = client();
+
+    let mut before = Vec::new();
+    for i in 0..20 {
+        let answer = place(
+            &http,
+            &base,
+            &order_body("FAULT-STORE", &format!("P{i}")),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        before.push(answer.order_id().expect("orderId"));
+    }
+
+    dynamodb.pause().unwrap_or_else(|e| panic!("{e}"));
+    let stopped_at = Instant::now();
+    // 20 places (each with its key, to retry later) and 20 reads at once.
+    let during = {
+        let (http, base, before) = (http.clone(), base.clone(), before.clone());
+        bounded(40, 40, move |i| {
+            let (http, base, before) = (http.clone(), base.clone(), before.clone());
+            async move {
+                if i % 2 == 0 {
+                    let key = format!("outage-{i}");
+                    let body = order_body("FAULT-OUTAGE", &format!("P{i}"));
+                    (
+                        Some((key.clone(), body.clone())),
+                        place(&http, &base, &body, Some(&key)).await,
+                    )
+                } else {
+                    (None, get_order(&http, &base, &before[i / 2]).await)
+                }
+            }
+        })
+        .await
+    };
+    let outage_took = stopped_at.elapsed();
+    let by_status = histogram(during.iter().map(|(_, a)| a.status));
+    let slowest = during
+        .iter()
+        .map(|(_, a)| a.elapsed)
+        .max()
+        .unwrap_or_default();
+    println!(
+        "faults/dynamodb: DynamoDB Local paused; 40 requests (20 POST, 20 GET) answered by status {by_status:?}, slowest {:.2} s (fn-api timeout {} s), all within {:.2} s",
+        slowest.as_secs_f64(),
+        FUNCTION_TIMEOUT.as_secs(),
+        outage_took.as_secs_f64()
+    );
+    for (_, answer) in &during {
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert!(answer.elapsed < FUNCTION_TIMEOUT, "{:?}", answer.elapsed);
+        let retry_after: u64 = answer
+            .retry_after
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("503 without a Retry-After in seconds: {answer:?}"));
+        assert!(retry_after >= 1);
+        let problem = answer.json();
+        assert_eq!(problem["status"], 503, "{}", answer.body);
+        assert!(
+            problem["requestId"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+        );
+        assert_eq!(leaks(&answer.body, &table), None, "{}", answer.body);
+    }
+
+    dynamodb.resume().unwrap_or_else(|e| panic!("{e}"));
+    let resumed_at = Instant::now();
+    // The same server, with no restart: reads come back...
+    let mut first_ok = None;
+    while resumed_at.elapsed() < Duration::from_secs(30) {
+        if get_order(&http, &base, &before[0]).await.status == 200 {
+            first_ok = Some(resumed_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first_ok = first_ok.expect("no recovery within 30 s of the restart");
+    for id in &before {
+        assert_eq!(get_order(&http, &base, id).await.status, 200, "{id}");
+    }
+    // ...and each refused place, retried with its key, makes one order,
+    // whether or not the first attempt reached the store before it froze.
+    let mut retried = Vec::new();
+    for (key, body) in during.iter().filter_map(|(k, _)| k.clone()) {
+        let answer = place(&http, &base, &body, Some(&key)).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        retried.push(answer.order_id().expect("orderId"));
+    }
+    let stored = reliability::stored_order_ids(&dynamodb.client(), &table).await;
+    println!(
+        "faults/dynamodb: DynamoDB Local resumed; first 200 after {:.2} s; 20 earlier orders readable; 20 places retried with their keys gave {} orders; orders stored {} (20 + 20 expected)",
+        first_ok.as_secs_f64(),
+        retried.iter().collect::<HashSet<_>>().len(),
+        stored.len()
+    );
+    assert_eq!(retried.iter().collect::<HashSet<_>>().len(), 20);
+    assert_eq!(stored.len(), 40, "stored: {}", stored.len());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_placed_while_eventbridge_is_unreachable_are_all_published_by_the_relay_once() {
+    const ORDERS: usize = 100;
+    let dynamodb = testkit::dynamodb::shared();
+    let moto = testkit::moto::shared();
+    let bus = QueuedBus::create(moto.endpoint()).await;
+    let proxy = Proxy::start(socket_of(moto.endpoint())).await;
+    let table = fresh_table("faults-bus");
+    let server = start_server(
+        dynamodb.endpoint(),
+        &table,
+        Events::EventBridge {
+            endpoint: proxy.url(),
+            bus: bus.name.clone(),
+        },
+    )
+    .await;
+    let base = server.url();
+    let http = client();
+
+    // The bus stops answering: connections are accepted, never answered.
+    proxy.set(ProxyMode::Hang);
+    let started = Instant::now();
+    let answers = {
+        let (http, base) = (http.clone(), base.clone());
+        bounded(ORDERS, 50, move |i| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                place(
+                    &http,
+                    &base,
+                    &order_body("FAULT-BUS", &format!("P{i}")),
+                    None,
+                )
+                .await
+            }
+        })
+        .await
+    };
+    let by_status = histogram(answers.iter().map(|a| a.status));
+    let slowest = answers.iter().map(|a| a.elapsed).max().unwrap_or_default();
+    println!(
+        "faults/eventbridge: bus unreachable; {ORDERS} POST /orders by status {by_status:?} in {:.2} s, slowest {:.2} s; events published meanwhile {}",
+        started.elapsed().as_secs_f64(),
+        slowest.as_secs_f64(),
+        server.published().len()
+    );
+    assert_eq!(by_status.get(&201), Some(&ORDERS), "{by_status:?}");
+    assert!(slowest < FUNCTION_TIMEOUT, "{slowest:?}");
+    assert!(server.published().is_empty(), "{:?}", server.published());
+    let placed: HashSet<String> = answers.iter().filter_map(|a| a.order_id()).collect();
+    assert_eq!(placed.len(), ORDERS);
+    assert!(bus.receive_once().await.is_empty(), "an event got through");
+
+    // The bus is back: fn-events' schedule runs the relay.
+    proxy.set(ProxyMode::Pass);
+    let fn_events = events_function(dynamodb.endpoint(), &table, &proxy.url(), &bus.name);
+    let relayed = fn_events.handle(&scheduled()).await.expect("relay");
+    let again = fn_events.handle(&scheduled()).await.expect("second relay");
+    let received = bus.received(ORDERS).await;
+    let mut per_order: BTreeMap<String, usize> = BTreeMap::new();
+    for event in &received {
+        assert_eq!(event["detail-type"], "OrderPlaced", "{event}");
+        let id = event["detail"]["orderId"]
+            .as_str()
+            .expect("orderId")
+            .to_owned();
+        *per_order.entry(id).or_default() += 1;
+    }
+    println!(
+        "faults/eventbridge: bus back; relay: {relayed}; second relay: {again}; events on the bus {}, distinct orders {}",
+        received.len(),
+        per_order.len()
+    );
+    assert_eq!(
+        relayed,
+        Outcome::Relayed {
+            published: ORDERS,
+            failed: 0
+        }
+    );
+    assert_eq!(
+        again,
+        Outcome::Relayed {
+            published: 0,
+            failed: 0
+        }
+    );
+    assert_eq!(received.len(), ORDERS, "each event once");
+    assert_eq!(per_order.keys().cloned().collect::<HashSet<_>>(), placed);
+
+    // Each event delivered to fn-events (twice, as at-least-once delivery
+    // may): confirmed exactly once.
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for event in received.iter().chain(received.iter()) {
+        let outcome = fn_events.handle(event).await.expect("handled");
+        let name = match outcome {
+            Outcome::Confirmed(_) => "confirmed",
+            Outcome::AlreadyConfirmed(_) => "already confirmed",
+            _ => "other",
+        };
+        *outcomes.entry(name).or_default() += 1;
+    }
+    let statuses = reliability::statuses_once_settled(
+        &http,
+        &base,
+        &placed.iter().cloned().collect::<Vec<_>>(),
+        "confirmed",
+        Duration::from_secs(10),
+    )
+    .await;
+    let confirmed = statuses.iter().filter(|s| *s == "confirmed").count();
+    println!(
+        "faults/eventbridge: deliveries (each twice) {outcomes:?}; orders confirmed {confirmed}; 5xx 0"
+    );
+    assert_eq!(outcomes.get("confirmed"), Some(&ORDERS));
+    assert_eq!(outcomes.get("already confirmed"), Some(&ORDERS));
+    assert_eq!(confirmed, ORDERS);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_and_out_of_order_deliveries_leave_the_right_final_state() {
+    let dynamodb = testkit::dynamodb::shared();
+    let moto = testkit::moto::shared();
+    let bus = QueuedBus::create(moto.endpoint()).await;
+    let table = fresh_table("faults-order");
+    let server = start_server(
+        dynamodb.endpoint(),
+        &table,
+        Events::EventBridge {
+            endpoint: moto.endpoint().to_owned(),
+            bus: bus.name.clone(),
+        },
+    )
+    .await;
+    let base = server.url();
+    let http = client();
+    let fn_events = events_function(dynamodb.endpoint(), &table, moto.endpoint(), &bus.name);
+
+    let kept = place(&http, &base, &order_body("FAULT-ORDER", "PROD-K"), None)
+        .await
+        .order_id()
+        .expect("kept");
+    let cancelled = place(&http, &base, &order_body("FAULT-ORDER", "PROD-C"), None)
+        .await
+        .order_id()
+        .expect("cancelled");
+    let answer = cancel(&http, &base, &cancelled).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Three events reached the bus: two OrderPlaced, one OrderCancelled.
+    let received = bus.received(3).await;
+    assert_eq!(received.len(), 3, "{received:?}");
+    let find = |kind: EventKind, id: &str| {
+        received
+            .iter()
+            .find(|e| e["detail-type"] == kind.as_str() && e["detail"]["orderId"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} for {id} in {received:?}"))
+    };
+    let kept_placed = find(EventKind::OrderPlaced, &kept);
+    let late_placed = find(EventKind::OrderPlaced, &cancelled);
+    let cancel_event = find(EventKind::OrderCancelled, &cancelled);
+
+    // The same OrderPlaced three times at once, then twice more.
+    let first = {
+        let (consumer, event) = (fn_events.clone(), kept_placed.clone());
+        bounded(3, 3, move |_| {
+            let (consumer, event) = (consumer.clone(), event.clone());
+            async move { consumer.handle(&event).await.expect("handled") }
+        })
+        .await
+    };
+    let confirmations = first
+        .iter()
+        .filter(|o| matches!(o, Outcome::Confirmed(_)))
+        .count();
+    for _ in 0..2 {
+        assert_eq!(
+            fn_events.handle(&kept_placed).await.expect("handled"),
+            Outcome::AlreadyConfirmed(domain::OrderId::parse(&kept).expect("id"))
+        );
+    }
+    // The cancel's event first, then the late OrderPlaced, twice.
+    let on_cancel = fn_events.handle(&cancel_event).await.expect("handled");
+    let late = fn_events.handle(&late_placed).await.expect("handled");
+    let late_again = fn_events.handle(&late_placed).await.expect("handled");
+
+    let kept_now = get_order(&http, &base, &kept).await.json();
+    let cancelled_now = get_order(&http, &base, &cancelled).await.json();
+    println!(
+        "faults/ordering: OrderPlaced x5 for one order: {confirmations} confirmation(s), final status {}; OrderCancelled then a late OrderPlaced x2: {on_cancel} / {late} / {late_again}, final status {}",
+        kept_now["status"], cancelled_now["status"]
+    );
+    assert_eq!(confirmations, 1, "{first:?}");
+    assert_eq!(kept_now["status"], "confirmed");
+    assert_eq!(
+        late,
+        Outcome::CancelledBeforeConfirmation(domain::OrderId::parse(&cancelled).expect("id"))
+    );
+    assert_eq!(late_again, late);
+    assert_eq!(cancelled_now["status"], "cancelled");
+    server.stop().await;
+}
