@@ -7,6 +7,7 @@
 // A task runner talks to its user on stdout.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod cmd;
 mod e2e;
 mod fuzz;
@@ -74,6 +75,12 @@ Tasks:
                     cargo lambda build, then sam build + sam deploy of
                     infra/ for the stage; --functions-only runs cargo
                     lambda deploy per function; --dry-run prints the plan
+  bench             cold start (30 runs per function), warm handler cost
+                    (criterion), local API vs cargo lambda watch (wrk),
+                    zipped sizes, duplicate HTTP/TLS crates, suite times;
+                    writes BENCHMARKS.md and benchmarks/local-api-latency.svg
+                    (installs cargo-lambda into target/bench-venv and wrk
+                    with apt-get when missing)
   lint              cfn-lint on the template, actionlint and zizmor on the
                     workflows (each installed under target/ when missing)
   help              this text
@@ -117,6 +124,7 @@ fn main() -> ExitCode {
         "test-load" => test::load(),
         "test-faults" => test::faults(),
         "lint" => lint::run(),
+        "bench" => bench::run(&[]),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

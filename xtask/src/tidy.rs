@@ -44,17 +44,16 @@ fn domain_dependencies() -> Vec<String> {
 
 /// Every package `package` depends on when built normally, transitively.
 fn normal_dependencies(package: &str) -> Vec<String> {
+    cargo_tree(package, &[])
+}
+
+/// The package names `cargo tree --package package --edges normal extra…`
+/// lists, one per line.
+fn cargo_tree(package: &str, extra: &[&str]) -> Vec<String> {
     let output = Command::new(cargo())
-        .args([
-            "tree",
-            "--package",
-            package,
-            "--edges",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .args(["--format", "{p}"])
+        .args(["tree", "--package", package, "--edges", "normal"])
+        .args(extra)
+        .args(["--prefix", "none", "--format", "{p}"])
         .current_dir(project_root())
         .output()
         .expect("cargo tree runs");
@@ -196,6 +195,59 @@ fn function_binaries_link_no_test_or_toolkit_code() {
             })
             .collect();
         assert!(linked.is_empty(), "{function} links {linked:?}");
+    }
+}
+
+/// Crates of which `package` links more than one version.
+fn duplicated_dependencies(package: &str) -> Vec<String> {
+    let mut names = cargo_tree(package, &["--duplicates", "--depth", "0"]);
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn function_binaries_have_one_tls_stack_and_one_version_of_each_http_crate() {
+    for function in ["fn-api", "fn-events"] {
+        let deps = normal_dependencies(function);
+        assert!(
+            deps.iter().any(|d| d == "ring"),
+            "{function}: no ring in {deps:?}"
+        );
+        let other_tls: Vec<&String> = deps
+            .iter()
+            .filter(|d| {
+                [
+                    "aws-lc-rs",
+                    "aws-lc-sys",
+                    "openssl",
+                    "openssl-sys",
+                    "native-tls",
+                    "s2n-tls",
+                ]
+                .contains(&d.as_str())
+            })
+            .collect();
+        assert!(other_tls.is_empty(), "{function} links {other_tls:?}");
+        let twice: Vec<String> = duplicated_dependencies(function)
+            .into_iter()
+            .filter(|d| {
+                [
+                    "hyper",
+                    "http",
+                    "http-body",
+                    "h2",
+                    "rustls",
+                    "hyper-rustls",
+                    "tokio-rustls",
+                ]
+                .contains(&d.as_str())
+            })
+            .collect();
+        assert!(
+            twice.is_empty(),
+            "{function} links two versions of {twice:?}"
+        );
     }
 }
 

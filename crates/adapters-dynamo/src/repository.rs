@@ -49,6 +49,32 @@ impl DynamoOrderRepository {
         &self.table
     }
 
+    /// Opens the client's connection to DynamoDB (TCP, and TLS on AWS)
+    /// with one read of a key no item has, so that the first request does
+    /// not pay for it. Meant for a function's init; bounded by `within`.
+    /// A failure is logged and returned, never fatal: requests connect on
+    /// their own.
+    pub async fn warm_up(&self, within: Duration) -> Result<(), String> {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(crate::item::PK, crate::item::s("WARM-UP"))
+            .key(crate::item::SK, crate::item::s("WARM-UP"))
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", crate::item::PK)
+            .send();
+        let outcome = match tokio::time::timeout(within, read).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
+            Err(_) => Err(format!("no answer within {within:?}")),
+        };
+        if let Err(why) = &outcome {
+            tracing::warn!("DynamoDB warm-up failed: {why}");
+        }
+        outcome
+    }
+
     async fn get_item(&self, key: Item) -> Result<Option<Item>, RepositoryError> {
         let output = self
             .client

@@ -48,6 +48,7 @@ pub fn client_retries() -> RetryConfig {
 /// [`client_retries`].
 pub async fn load_client() -> aws_sdk_eventbridge::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(adapters_system::https_client())
         .timeout_config(client_timeouts())
         .retry_config(client_retries())
         .load()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::error::{DisplayErrorContext, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use domain::{EventPublisher, OrderEvent, PublishError, RejectedEvent};
 
@@ -76,6 +76,31 @@ impl EventBridgePublisher {
             client,
             bus: bus.into(),
         }
+    }
+
+    /// Opens the client's connection to EventBridge (TCP, and TLS on AWS),
+    /// so that the first order's publish does not pay for it: a
+    /// `PutEvents` with no entries, which EventBridge refuses as invalid
+    /// and which publishes nothing. Any answer from the service means the
+    /// connection is open. Meant for a function's init; bounded by
+    /// `within`; a failure to reach the service is logged and returned.
+    pub async fn warm_up(&self, within: Duration) -> Result<(), String> {
+        let call = self
+            .client
+            .put_events()
+            .set_entries(Some(Vec::new()))
+            .send();
+        let outcome = match tokio::time::timeout(within, call).await {
+            Ok(Ok(_)) => Ok(()),
+            // The service answered (a validation error): connected.
+            Ok(Err(SdkError::ServiceError(_))) => Ok(()),
+            Ok(Err(e)) => Err(DisplayErrorContext(e).to_string()),
+            Err(_) => Err(format!("no answer within {within:?}")),
+        };
+        if let Err(why) = &outcome {
+            tracing::warn!("EventBridge warm-up failed: {why}");
+        }
+        outcome
     }
 
     fn entry(&self, event: &OrderEvent) -> Result<PutEventsRequestEntry, String> {

@@ -1,4 +1,5 @@
-//! `Clock` on the system clock and `IdGenerator` on ULIDs.
+//! `Clock` on the system clock, `IdGenerator` on ULIDs, and the one HTTPS
+//! client the functions' AWS SDK clients share.
 //!
 //! Invariant: ids from one `UlidIdGenerator` strictly increase, even within
 //! one millisecond (the ULID's random part is incremented, not redrawn).
@@ -52,6 +53,17 @@ impl IdGenerator for UlidIdGenerator {
         let ulid = generator.generate().unwrap_or_else(|_| Ulid::new());
         OrderId::from_ulid(ulid)
     }
+}
+
+/// The HTTPS client for the functions' AWS SDK clients: rustls with ring,
+/// and no other TLS stack in the binary (the SDK's default brings aws-lc,
+/// several MB of a deployment package). Built once per client set; the
+/// connection pool lives in it.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 #[cfg(test)]

@@ -25,9 +25,17 @@ async fn main() -> Result<(), Error> {
         adapters_dynamo::load_client(),
         adapters_eventbridge::load_client()
     );
+    let repository = DynamoOrderRepository::new(dynamodb, table);
+    let publisher = EventBridgePublisher::new(eventbridge, bus);
+    // Open both connections (TLS on AWS) during init, not in the first
+    // request; ORDERS_WARM_UP=off skips it. Failures are only logged.
+    if std::env::var("ORDERS_WARM_UP").as_deref() != Ok("off") {
+        let within = std::time::Duration::from_secs(1);
+        let _ = tokio::join!(repository.warm_up(within), publisher.warm_up(within));
+    }
     let service = OrderService::new(
-        Arc::new(DynamoOrderRepository::new(dynamodb, table)),
-        Arc::new(EventBridgePublisher::new(eventbridge, bus)),
+        Arc::new(repository),
+        Arc::new(publisher),
         Arc::new(SystemClock),
         Arc::new(UlidIdGenerator::new()),
         ServiceConfig::default(),

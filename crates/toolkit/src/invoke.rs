@@ -356,7 +356,7 @@ invoke: run a function binary once under a Lambda Runtime API emulator
 Usage:
   invoke FUNCTION --event FILE|- --binary PATH
          [--dynamodb local|URL] [--table local-orders] [--env KEY=VALUE]...
-         [--memory 128] [--timeout 10]
+         [--memory 128] [--timeout 10] [--runs 1]
 
   FUNCTION    the function's name (fn-api, fn-events)
   --event     the event as JSON; `-` reads standard input
@@ -366,11 +366,13 @@ Usage:
   --env       more environment for the function (repeatable)
   --memory    the memory size to report, in MB (default 128)
   --timeout   seconds before the invocation times out (default 10)
+  --runs      invoke this many times, each in a new process (a cold start
+              each time), with a REPORT line each (default 1)
 
 Prints the function's logs as it runs, then its response (standard output)
 and a REPORT line like Lambda's (standard error). EventBridge PutEvents
 calls are answered by the emulator and listed. Exit status: 0 response,
-1 function error, crash or timeout, 2 bad usage.
+1 function error, crash or timeout (in any run), 2 bad usage.
 ";
 
 /// How `invoke` answered, as Lambda shows it: the response, or the error

@@ -1,0 +1,1159 @@
+//! `bench`: every performance figure of the project, measured on this
+//! machine and written to `BENCHMARKS.md` with an SVG of the local API's
+//! latency distributions (`benchmarks/local-api-latency.svg`).
+//!
+//! 1. Size: `cargo lambda build --release --x86-64 --output-format zip`,
+//!    the zips' sizes, and `cargo tree -d` of hyper/rustls/http in the
+//!    function binaries.
+//! 2. Cold start: each function's release bootstrap, from that build, run
+//!    `RUNS + 1` times, each a new process, under the toolkit's Runtime API
+//!    emulator against DynamoDB Local; the first run warms DynamoDB Local's
+//!    JVM and is left out.
+//! 3. Warm handler cost: the criterion benches of `adapters-http` and
+//!    `event-pattern`.
+//! 4. Local API: wrk against `cargo xtask local` (in memory, and on
+//!    DynamoDB Local) and against `cargo lambda watch` serving fn-api on
+//!    the same DynamoDB Local, in the same run.
+//! 5. The test suites' wall times, after the build.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cmd::{self, Failed, Result};
+use crate::server::{self, LocalServer};
+
+/// Cold runs measured per function.
+const RUNS: usize = 30;
+/// Seconds of load per wrk run.
+const WRK_SECONDS: &str = "5";
+
+pub(crate) const USAGE: &str = "\
+bench: measure cold start, warm cost, local API load, sizes and suite times;
+write BENCHMARKS.md and benchmarks/local-api-latency.svg (installs cargo-lambda
+into target/bench-venv and wrk with apt-get when missing, and says so)";
+
+/// min / median / p99 / max of a sample.
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    min: f64,
+    median: f64,
+    p99: f64,
+    max: f64,
+    n: usize,
+}
+
+impl Stats {
+    fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+        };
+        Some(Self {
+            min: sorted[0],
+            median: at(0.5),
+            p99: at(0.99),
+            max: sorted[sorted.len() - 1],
+            n: sorted.len(),
+        })
+    }
+}
+
+/// One row of a figure table.
+struct Row {
+    what: String,
+    unit: &'static str,
+    stats: Stats,
+}
+
+/// One line of the goals table.
+struct Goal {
+    goal: &'static str,
+    measured: String,
+    met: bool,
+}
+
+#[derive(Default)]
+struct Report {
+    sections: Vec<(String, String)>,
+    goals: Vec<Goal>,
+}
+
+impl Report {
+    fn table(&mut self, title: &str, note: &str, rows: &[Row]) {
+        let mut text = format!(
+            "{note}\n\n| what | unit | min | median | p99 | max | runs |\n|---|---|---:|---:|---:|---:|---:|\n"
+        );
+        for row in rows {
+            let s = row.stats;
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                row.what,
+                row.unit,
+                fmt(s.min),
+                fmt(s.median),
+                fmt(s.p99),
+                fmt(s.max),
+                s.n
+            );
+        }
+        self.sections.push((title.to_owned(), text));
+    }
+
+    fn text(&mut self, title: &str, text: String) {
+        self.sections.push((title.to_owned(), text));
+    }
+
+    fn goal(&mut self, goal: &'static str, measured: String, met: bool) {
+        self.goals.push(Goal {
+            goal,
+            measured,
+            met,
+        });
+    }
+}
+
+fn fmt(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result {
+    if !args.is_empty() {
+        return Err(Failed::new(format!(
+            "bench takes no arguments, got {args:?}\n\n{USAGE}"
+        )));
+    }
+    let started = Instant::now();
+    let root = cmd::project_root();
+    let target = server::target_dir();
+    let path = ensure_tools(&target)?;
+    let mut report = Report::default();
+
+    let bootstraps = sizes(&mut report, &target, &path)?;
+    cold_starts(&mut report, &bootstraps)?;
+    criterion(&mut report, &target)?;
+    let curves = local_api(&mut report, &path)?;
+    suites(&mut report)?;
+
+    let svg_path = root.join("benchmarks/local-api-latency.svg");
+    if let Some(dir) = svg_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Failed::new(format!("{}: {e}", dir.display())))?;
+    }
+    std::fs::write(&svg_path, svg(&curves))
+        .map_err(|e| Failed::new(format!("{}: {e}", svg_path.display())))?;
+    let markdown = markdown(&report, started.elapsed());
+    let md_path = root.join("BENCHMARKS.md");
+    std::fs::write(&md_path, &markdown)
+        .map_err(|e| Failed::new(format!("{}: {e}", md_path.display())))?;
+    println!("{markdown}");
+    eprintln!(
+        "bench: wrote {} and {} in {:.0} s",
+        md_path.display(),
+        svg_path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// cargo-lambda (target/bench-venv) and wrk; returns the PATH to run with.
+fn ensure_tools(target: &Path) -> Result<String> {
+    let venv = target.join("bench-venv");
+    let venv_bin = venv.join("bin");
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let has_lambda = Command::new(cmd::cargo())
+        .args(["lambda", "--version"])
+        .env("PATH", &path)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_lambda {
+        eprintln!(
+            "cargo-lambda not found: installing it (and ziglang) from PyPI into {}",
+            venv.display()
+        );
+        cmd::venv_install(&venv, &["cargo-lambda"])?;
+    }
+    let has_wrk = Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty() || !o.stderr.is_empty());
+    if !has_wrk {
+        eprintln!("wrk not found: installing Debian's wrk with apt-get");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let (program, prefix): (&str, &[&str]) = if root {
+            ("apt-get", &[])
+        } else {
+            ("sudo", &["apt-get"])
+        };
+        let mut update: Vec<&str> = prefix.to_vec();
+        update.extend(["update", "-qq"]);
+        cmd::run(program, update)?;
+        let mut install: Vec<&str> = prefix.to_vec();
+        install.extend(["install", "-y", "-qq", "wrk"]);
+        cmd::run_with_env(program, install, &[("DEBIAN_FRONTEND", "noninteractive")])?;
+    }
+    Ok(path)
+}
+
+/// Builds the zips, records their sizes and the duplicate check; returns
+/// each function's unzipped bootstrap.
+fn sizes(report: &mut Report, target: &Path, path: &str) -> Result<Vec<(String, PathBuf)>> {
+    cmd::run_with_env(
+        &cmd::cargo(),
+        [
+            "lambda",
+            "build",
+            "--release",
+            "--x86-64",
+            "--output-format",
+            "zip",
+            "--package",
+            "fn-api",
+            "--package",
+            "fn-events",
+        ],
+        &[("PATH", path)],
+    )?;
+    let mut text = String::from(
+        "`cargo lambda build --release --x86-64 --output-format zip` (the arm64 \
+         build runs in the GitHub pipeline; no other target can be added here).\n\n\
+         | function | bootstrap.zip | bootstrap |\n|---|---:|---:|\n",
+    );
+    let mut bootstraps = Vec::new();
+    for function in ["fn-api", "fn-events"] {
+        let zip = target.join("lambda").join(function).join("bootstrap.zip");
+        let zipped = file_size(&zip)?;
+        let out = target.join("bench").join(function);
+        let _ = std::fs::remove_dir_all(&out);
+        cmd::run(
+            "python3",
+            [
+                "-m",
+                "zipfile",
+                "-e",
+                &zip.to_string_lossy(),
+                &out.to_string_lossy(),
+            ],
+        )?;
+        let bootstrap = out.join("bootstrap");
+        make_executable(&bootstrap)?;
+        let unzipped = file_size(&bootstrap)?;
+        let _ = writeln!(
+            text,
+            "| {function} | {:.2} MB | {:.2} MB |",
+            mb(zipped),
+            mb(unzipped)
+        );
+        report.goal(
+            if function == "fn-api" {
+                "fn-api bootstrap.zip <= 3.5 MB"
+            } else {
+                "fn-events bootstrap.zip <= 3.5 MB"
+            },
+            format!("{:.2} MB", mb(zipped)),
+            mb(zipped) <= 3.5,
+        );
+        bootstraps.push((function.to_owned(), bootstrap));
+    }
+    text.push_str("\nDuplicate versions of hyper, rustls, http or h2 in the function binaries (`cargo tree -d -e normal`):\n\n");
+    for function in ["fn-api", "fn-events"] {
+        let output = Command::new(cmd::cargo())
+            .args([
+                "tree",
+                "--package",
+                function,
+                "-e",
+                "normal",
+                "-d",
+                "--depth",
+                "0",
+                "--prefix",
+                "none",
+            ])
+            .current_dir(cmd::project_root())
+            .output()
+            .map_err(|e| Failed::new(format!("cargo tree: {e}")))?;
+        let listing = String::from_utf8_lossy(&output.stdout);
+        let mut found: Vec<String> = listing
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| {
+                matches!(
+                    *name,
+                    "hyper"
+                        | "rustls"
+                        | "http"
+                        | "h2"
+                        | "hyper-rustls"
+                        | "tokio-rustls"
+                        | "http-body"
+                )
+            })
+            .map(str::to_owned)
+            .collect();
+        found.sort();
+        found.dedup();
+        let _ = writeln!(
+            text,
+            "- {function}: {}",
+            if found.is_empty() {
+                "none".to_owned()
+            } else {
+                found.join(", ")
+            }
+        );
+    }
+    report.text("Size", text);
+    Ok(bootstraps)
+}
+
+fn file_size(path: &Path) -> Result<u64> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| Failed::new(format!("{}: {e}", path.display())))
+}
+
+fn make_executable(path: &Path) -> Result {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Failed::new(format!("{}: {e}", path.display())))
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_000_000.0
+}
+
+/// `REPORT` lines as (init ms, duration ms, max memory MB).
+fn parse_reports(text: &str) -> Vec<(f64, f64, f64)> {
+    let number_after = |line: &str, label: &str| -> Option<f64> {
+        let rest = &line[line.find(label)? + label.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    text.lines()
+        .filter(|line| line.starts_with("REPORT "))
+        .filter_map(|line| {
+            Some((
+                number_after(line, "Init Duration: ")?,
+                number_after(line, "\tDuration: ").or_else(|| number_after(line, " Duration: "))?,
+                number_after(line, "Max Memory Used: ")?,
+            ))
+        })
+        .collect()
+}
+
+fn cold_starts(report: &mut Report, bootstraps: &[(String, PathBuf)]) -> Result {
+    cmd::run(
+        &cmd::cargo(),
+        ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
+    )?;
+    let toolkit = server::target_dir().join("debug/orders-toolkit");
+    let root = cmd::project_root();
+    let mut rows = Vec::new();
+    let variants: Vec<(&String, &PathBuf, bool)> = bootstraps
+        .iter()
+        .flat_map(|(function, bootstrap)| {
+            let mut runs = vec![(function, bootstrap, true)];
+            if function == "fn-api" {
+                runs.push((function, bootstrap, false));
+            }
+            runs
+        })
+        .collect();
+    for (function, bootstrap, warm_up) in variants {
+        let label = if warm_up {
+            function.clone()
+        } else {
+            format!("{function} (ORDERS_WARM_UP=off)")
+        };
+        let event = if function == "fn-api" {
+            "events/apigw/rest-create-order.json"
+        } else {
+            "events/eventbridge/order-placed.json"
+        };
+        let runs = (RUNS + 1).to_string();
+        let binary = bootstrap.to_string_lossy();
+        let mut args = vec![
+            "invoke",
+            function.as_str(),
+            "--binary",
+            &binary,
+            "--event",
+            event,
+            "--runs",
+            &runs,
+            "--table",
+            "bench-orders",
+        ];
+        if !warm_up {
+            args.extend(["--env", "ORDERS_WARM_UP=off"]);
+        }
+        eprintln!("$ {} {}", toolkit.display(), args.join(" "));
+        let output = Command::new(&toolkit)
+            .args(args)
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Failed::new(format!("{}: {e}", toolkit.display())))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(Failed::new(format!(
+                "cold runs of {function} failed:\n{}",
+                stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            )));
+        }
+        let reports = parse_reports(&stderr);
+        if reports.len() != RUNS + 1 {
+            return Err(Failed::new(format!(
+                "expected {} REPORT lines from {function}, found {}",
+                RUNS + 1,
+                reports.len()
+            )));
+        }
+        let measured = &reports[1..];
+        let column = |i: usize| -> Vec<f64> {
+            measured
+                .iter()
+                .map(|r| match i {
+                    0 => r.0,
+                    1 => r.1,
+                    _ => r.2,
+                })
+                .collect()
+        };
+        let (init, first, memory) = (column(0), column(1), column(2));
+        let stats = |v: &[f64]| Stats::of(v).ok_or_else(|| Failed::new("no runs"));
+        let init_stats = stats(&init)?;
+        let memory_stats = stats(&memory)?;
+        if function == "fn-api" && warm_up {
+            report.goal(
+                "fn-api Init Duration median <= 20 ms (DynamoDB and EventBridge clients built)",
+                format!("{} ms", fmt(init_stats.median)),
+                init_stats.median <= 20.0,
+            );
+            report.goal(
+                "fn-api Max Memory Used <= 24 MB",
+                format!(
+                    "{} MB (max of {} runs)",
+                    fmt(memory_stats.max),
+                    memory_stats.n
+                ),
+                memory_stats.max <= 24.0,
+            );
+        }
+        rows.push(Row {
+            what: format!("{label} Init Duration"),
+            unit: "ms",
+            stats: init_stats,
+        });
+        rows.push(Row {
+            what: format!("{label} first-invoke Duration"),
+            unit: "ms",
+            stats: stats(&first)?,
+        });
+        rows.push(Row {
+            what: format!("{label} Max Memory Used"),
+            unit: "MB",
+            stats: memory_stats,
+        });
+    }
+    report.table(
+        "Cold start",
+        &format!(
+            "Each function's release `bootstrap` (from the zip above) started {} times, \
+             each a new process, under the toolkit's Runtime API emulator (`cargo xtask invoke \
+             … --runs`), against DynamoDB Local over http on 127.0.0.1; the first run warms \
+             DynamoDB Local's JVM and is left out. Init Duration is process start to the first \
+             `next`; the SDK clients (with their credentials, region and endpoint) are built \
+             during init, and init opens their connections (a `GetItem` of a key no item has, \
+             and a `PutEvents` with no entries, which EventBridge refuses and which publishes \
+             nothing), so the first request pays no connect and, on AWS, no TLS handshake; the \
+             `ORDERS_WARM_UP=off` rows show fn-api without that. Against DynamoDB Local there is \
+             no TLS, so here it saves a TCP connect only. Events: `events/apigw/rest-create-order.json` (fn-api places an \
+             order) and `events/eventbridge/order-placed.json` (fn-events looks the order up). \
+             Max Memory Used is the process's peak resident set (`VmHWM`).",
+            RUNS + 1
+        ),
+        &rows,
+    );
+    Ok(())
+}
+
+/// The per-iteration times of a criterion benchmark's samples, in ns.
+fn criterion_samples(target: &Path, id: &str) -> Result<Vec<f64>> {
+    let path = target.join("criterion").join(id).join("new/sample.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failed::new(format!("{}: {e}", path.display())))?;
+    let array = |key: &str| -> Vec<f64> {
+        text.find(&format!("\"{key}\":["))
+            .map(|at| {
+                let rest = &text[at + key.len() + 4..];
+                rest[..rest.find(']').unwrap_or(0)]
+                    .split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (iters, times) = (array("iters"), array("times"));
+    if iters.is_empty() || iters.len() != times.len() {
+        return Err(Failed::new(format!("{}: no samples", path.display())));
+    }
+    Ok(iters.iter().zip(&times).map(|(i, t)| t / i).collect())
+}
+
+fn criterion(report: &mut Report, target: &Path) -> Result {
+    cmd::run(
+        &cmd::cargo(),
+        [
+            "bench",
+            "--package",
+            "adapters-http",
+            "--bench",
+            "handler",
+            "--package",
+            "event-pattern",
+            "--bench",
+            "matcher",
+        ],
+    )?;
+    let mut rows = Vec::new();
+    for (id, what, unit, scale) in [
+        (
+            "place-order",
+            "place-order (POST /orders event → 201)",
+            "µs",
+            1e-3,
+        ),
+        (
+            "get-order",
+            "get-order (GET /orders/{id} event → 200)",
+            "µs",
+            1e-3,
+        ),
+        (
+            "pattern-order-placed-rule",
+            "pattern: OrderPlacedRule on OrderPlaced",
+            "ns",
+            1.0,
+        ),
+        (
+            "pattern-every-operator",
+            "pattern: every operator, matching",
+            "ns",
+            1.0,
+        ),
+        (
+            "pattern-mismatch-named",
+            "pattern: mismatch, field named",
+            "ns",
+            1.0,
+        ),
+    ] {
+        let samples: Vec<f64> = criterion_samples(target, id)?
+            .iter()
+            .map(|ns| ns * scale)
+            .collect();
+        let stats = Stats::of(&samples).ok_or_else(|| Failed::new("no samples"))?;
+        if id == "place-order" {
+            report.goal(
+                "warm place-order through adapters-http + domain + memory: median <= 20 µs",
+                format!("{} µs", fmt(stats.median)),
+                stats.median <= 20.0,
+            );
+        }
+        rows.push(Row {
+            what: what.to_owned(),
+            unit,
+            stats,
+        });
+    }
+    report.table(
+        "Warm handler cost",
+        "criterion (`cargo bench -p adapters-http --bench handler`, `-p event-pattern --bench \
+         matcher`), release profile. Each run is one criterion sample (many iterations); the \
+         figures are the mean time per iteration of each sample. The handler benches take an \
+         API Gateway REST event through `adapters_http::Api`, the domain and the in-memory \
+         adapters, as a warm fn-api does after the Runtime API hands it the event.",
+        &rows,
+    );
+    Ok(())
+}
+
+/// One load target's wrk figures and latency curve (percentile, ms).
+struct Load {
+    name: String,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    curve: Vec<(f64, f64)>,
+}
+
+const WRK_SCRIPT: &str = r#"
+done = function(summary, latency, requests)
+  io.write("REQUESTS ", summary.requests, " ", summary.duration, "\n")
+  io.write("ERRORS ", summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout, "\n")
+  for _, p in ipairs({1,5,10,20,30,40,50,60,70,75,80,85,90,95,97.5,99,99.5,99.9}) do
+    io.write("P ", p, " ", latency:percentile(p), "\n")
+  end
+end
+"#;
+
+fn wrk(name: &str, url: &str) -> Result<Load> {
+    let script = server::target_dir().join("bench/report.lua");
+    if let Some(dir) = script.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&script, WRK_SCRIPT).map_err(|e| Failed::new(e.to_string()))?;
+    let args = [
+        "-t1",
+        "-c1",
+        "-d",
+        WRK_SECONDS,
+        "-s",
+        &script.to_string_lossy(),
+        url,
+    ];
+    eprintln!("$ wrk {}", args.join(" "));
+    let output = Command::new("wrk")
+        .args(args)
+        .output()
+        .map_err(|e| Failed::new(format!("wrk: {e}")))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut requests = 0.0;
+    let mut seconds = 0.0;
+    let mut errors = 0.0;
+    let mut curve = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["REQUESTS", n, micros] => {
+                requests = n.parse().unwrap_or(0.0);
+                seconds = micros.parse::<f64>().unwrap_or(0.0) / 1e6;
+            }
+            ["ERRORS", n] => errors = n.parse().unwrap_or(0.0),
+            ["P", p, micros] => {
+                if let (Ok(p), Ok(us)) = (p.parse::<f64>(), micros.parse::<f64>()) {
+                    curve.push((p, us / 1000.0));
+                }
+            }
+            _ => {}
+        }
+    }
+    if requests == 0.0 || seconds == 0.0 || curve.is_empty() {
+        return Err(Failed::new(format!(
+            "wrk against {url} measured nothing:\n{text}"
+        )));
+    }
+    if errors > 0.0 {
+        return Err(Failed::new(format!(
+            "wrk against {url}: {errors} errors (non-2xx or socket)"
+        )));
+    }
+    let at = |p: f64| {
+        curve
+            .iter()
+            .find(|(q, _)| (*q - p).abs() < 1e-9)
+            .map_or(0.0, |(_, ms)| *ms)
+    };
+    Ok(Load {
+        name: name.to_owned(),
+        rps: requests / seconds,
+        p50: at(50.0),
+        p99: at(99.0),
+        curve,
+    })
+}
+
+/// `POST /orders` over a raw socket; returns the new order's id.
+fn place_one(base: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let (host, path_prefix) = address
+        .split_once('/')
+        .map_or((address, ""), |(h, p)| (h, p));
+    let body = r#"{"customerId":"BENCH","items":[{"productId":"PROD-A","quantity":1}]}"#;
+    let request = format!(
+        "POST /{path_prefix}{}orders HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        if path_prefix.is_empty() || path_prefix.ends_with('/') {
+            ""
+        } else {
+            "/"
+        },
+        body.len()
+    );
+    let mut stream =
+        std::net::TcpStream::connect(host).map_err(|e| Failed::new(format!("{host}: {e}")))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| Failed::new(e.to_string()))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| Failed::new(e.to_string()))?;
+    let mut raw = String::new();
+    stream
+        .read_to_string(&mut raw)
+        .map_err(|e| Failed::new(e.to_string()))?;
+    let at = raw
+        .find("\"orderId\":\"")
+        .ok_or_else(|| Failed::new(format!("no order placed at {base}: {raw}")))?;
+    let rest = &raw[at + 11..];
+    Ok(rest[..rest.find('"').unwrap_or(0)].to_owned())
+}
+
+/// The DynamoDB endpoint a local server logged at start.
+fn logged_endpoint(log: &str) -> Option<String> {
+    let at = log.find("DynamoDB at ")?;
+    let rest = &log[at + 12..];
+    Some(rest[..rest.find(',')?].to_owned())
+}
+
+fn local_api(report: &mut Report, path: &str) -> Result<Vec<Load>> {
+    let mut loads = Vec::new();
+    // The in-memory store, as `cargo xtask local` runs by default.
+    let memory = LocalServer::start(&[], "bench-local-memory.log")?;
+    let id = place_one(&memory.url());
+    let measured = id.and_then(|id| {
+        wrk(
+            "cargo xtask local (in memory)",
+            &format!("{}/orders/{id}", memory.url()),
+        )
+    });
+    memory.stop();
+    loads.push(measured?);
+
+    // DynamoDB Local, shared with cargo lambda watch.
+    let dynamo = LocalServer::start(
+        &["--dynamodb", "local", "--table", "bench-orders"],
+        "bench-local-dynamodb.log",
+    )?;
+    let outcome = (|| -> Result<(Load, Load)> {
+        let endpoint = logged_endpoint(&dynamo.log())
+            .ok_or_else(|| Failed::new("the local server did not log its DynamoDB endpoint"))?;
+        let id = place_one(&dynamo.url())?;
+        let local = wrk(
+            "cargo xtask local (DynamoDB Local)",
+            &format!("{}/orders/{id}", dynamo.url()),
+        )?;
+        let watch = watch_fn_api(&endpoint, path)?;
+        let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/fn-api");
+        let result = place_one(&base).and_then(|id| {
+            // The first request through watch builds and starts fn-api.
+            wrk(
+                "cargo lambda watch (DynamoDB Local)",
+                &format!("{base}/orders/{id}"),
+            )
+        });
+        stop_child(watch);
+        Ok((local, result?))
+    })();
+    dynamo.stop();
+    let (local_dynamo, watch) = outcome?;
+    let memory_load = &loads[0];
+    report.goal(
+        "local API p99 <= 2 ms (in memory)",
+        format!("{} ms", fmt(memory_load.p99)),
+        memory_load.p99 <= 2.0,
+    );
+    report.goal(
+        "local API >= 10x the req/s of cargo lambda watch, same function, same run",
+        format!(
+            "{:.1}x in memory, {:.1}x both on DynamoDB Local",
+            memory_load.rps / watch.rps,
+            local_dynamo.rps / watch.rps
+        ),
+        memory_load.rps / watch.rps >= 10.0,
+    );
+    loads.push(local_dynamo);
+    loads.push(watch);
+    let mut text = format!(
+        "`wrk -t1 -c1 -d{WRK_SECONDS}s` (one connection, so latency is per request, not \
+         queueing) on `GET /orders/{{id}}` of an order placed first. `cargo xtask local` runs \
+         the debug build of the toolkit, as a developer does; `cargo lambda watch` runs fn-api's \
+         debug build behind its function URL, with the same DynamoDB Local as the second row. \
+         Chart: [local-api-latency.svg](benchmarks/local-api-latency.svg).\n\n\
+         | target | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|\n"
+    );
+    for load in &loads {
+        let _ = writeln!(
+            text,
+            "| {} | {:.0} | {} | {} |",
+            load.name,
+            load.rps,
+            fmt(load.p50),
+            fmt(load.p99)
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nRatio of requests per second, local / watch: {:.1}x in memory, {:.1}x with both on DynamoDB Local.",
+        loads[0].rps / loads[2].rps,
+        loads[1].rps / loads[2].rps
+    );
+    report.text("Local API", text);
+    Ok(loads)
+}
+
+const WATCH_PORT: u16 = 9311;
+
+fn watch_fn_api(endpoint: &str, path: &str) -> Result<Child> {
+    let log_path = server::target_dir().join("bench-cargo-lambda-watch.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| Failed::new(e.to_string()))?;
+    let log_err = log.try_clone().map_err(|e| Failed::new(e.to_string()))?;
+    let env = format!(
+        "TABLE_NAME=bench-orders,EVENT_BUS_NAME=bench,AWS_ENDPOINT_URL_DYNAMODB={endpoint},AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:9,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=local,AWS_SECRET_ACCESS_KEY=local"
+    );
+    let port = WATCH_PORT.to_string();
+    let args = [
+        "lambda",
+        "watch",
+        "--package",
+        "fn-api",
+        "--invoke-port",
+        &port,
+        "--ignore-changes",
+        "--env-var",
+        &env,
+    ];
+    eprintln!("$ cargo {} (log: {})", args.join(" "), log_path.display());
+    let mut child = Command::new(cmd::cargo())
+        .args(args)
+        .env("PATH", path)
+        .current_dir(cmd::project_root())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failed::new(format!("cargo lambda watch: {e}")))?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(180) {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Failed::new(format!(
+                "cargo lambda watch exited ({status}); log: {}",
+                log_path.display()
+            )));
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", WATCH_PORT)).is_ok() {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop_child(child);
+    Err(Failed::new(
+        "cargo lambda watch did not listen within 180 s",
+    ))
+}
+
+/// Stops a child started in its own process group, and its children.
+fn stop_child(mut child: Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = child.wait();
+}
+
+fn suites(report: &mut Report) -> Result {
+    let cargo = cmd::cargo();
+    // Build everything first, so the times below are the suites' own.
+    cmd::run(&cargo, ["build", "--workspace", "--all-targets"])?;
+    cmd::run(&cargo, ["test", "--workspace", "--no-run"])?;
+    let mut text = String::from(
+        "Wall time of each stage's command after the build (the build is done first), \
+         DynamoDB Local's start included where a stage needs it.\n\n\
+         | stage | command | wall s | runner's own figure |\n|---|---|---:|---|\n",
+    );
+    for (stage, task) in [
+        ("unit", "test-unit"),
+        ("integration", "test-integration"),
+        ("e2e", "test-e2e"),
+    ] {
+        let exe = std::env::current_exe().map_err(|e| Failed::new(e.to_string()))?;
+        eprintln!("$ cargo xtask {task}");
+        let started = Instant::now();
+        let output = Command::new(&exe)
+            .arg(task)
+            .current_dir(cmd::project_root())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Failed::new(format!("{task}: {e}")))?;
+        let wall = started.elapsed().as_secs_f64();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            return Err(Failed::new(format!(
+                "cargo xtask {task} failed:\n{}",
+                tail(&all, 30)
+            )));
+        }
+        let own = all
+            .lines()
+            .filter(|l| l.contains("Summary [") || l.starts_with("test result:"))
+            .map(|l| l.trim().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = writeln!(
+            text,
+            "| {stage} | `cargo xtask {task}` | {wall:.1} | {own} |"
+        );
+        match stage {
+            "unit" => {
+                let nextest = own
+                    .split("Summary [")
+                    .nth(1)
+                    .and_then(|r| r.split('s').next())
+                    .and_then(|s| s.trim().parse::<f64>().ok());
+                let (shown, met) = match nextest {
+                    Some(s) => (
+                        format!(
+                            "{s:.2} s in nextest ({wall:.1} s for the whole command, doc tests included)"
+                        ),
+                        s <= 2.0,
+                    ),
+                    None => (format!("{wall:.1} s"), wall <= 2.0),
+                };
+                report.goal("unit suite <= 2 s after the build", shown, met);
+            }
+            "integration" => report.goal(
+                "integration suite <= 20 s after the build",
+                format!("{wall:.1} s (DynamoDB Local and moto started)"),
+                wall <= 20.0,
+            ),
+            _ => {}
+        }
+    }
+    report.text("Test suites", text);
+    Ok(())
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn machine() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory_gib = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let os = read("/etc/os-release")
+        .lines()
+        .find(|l| l.starts_with("PRETTY_NAME="))
+        .map(|l| {
+            l.trim_start_matches("PRETTY_NAME=")
+                .trim_matches('"')
+                .to_owned()
+        })
+        .unwrap_or_else(|| "unknown OS".to_owned());
+    let rustc = Command::new("rustc")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory_gib:.0} GiB, {os}, {rustc}")
+}
+
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn markdown(report: &Report, took: Duration) -> String {
+    let mut out = format!(
+        "# Benchmarks\n\nWritten by `cargo xtask bench` on {}. Machine: {}. The whole run took {:.0} s.\n\n\
+         ## Goals\n\n| goal | measured | met |\n|---|---|---|\n",
+        today(),
+        machine(),
+        took.as_secs_f64()
+    );
+    for goal in &report.goals {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            goal.goal,
+            goal.measured,
+            if goal.met { "yes" } else { "**no**" }
+        );
+    }
+    let sections: BTreeMap<usize, &(String, String)> = report.sections.iter().enumerate().collect();
+    for (_, (title, text)) in sections {
+        let _ = write!(out, "\n## {title}\n\n{text}");
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The local API's latency curves side by side: x the latency (ms, log
+/// scale), y the percentile.
+fn svg(loads: &[Load]) -> String {
+    let (width, height) = (760.0, 420.0);
+    let (left, right, top, bottom) = (70.0, 230.0, 30.0, 50.0);
+    let plot_w = width - left - right;
+    let plot_h = height - top - bottom;
+    let all_ms: Vec<f64> = loads
+        .iter()
+        .flat_map(|l| l.curve.iter().map(|(_, ms)| *ms))
+        .filter(|ms| *ms > 0.0)
+        .collect();
+    let lo = all_ms
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .max(0.001);
+    let hi = all_ms.iter().copied().fold(0.0, f64::max).max(lo * 10.0);
+    let (log_lo, log_hi) = (lo.log10().floor(), hi.log10().ceil());
+    let x = |ms: f64| left + (ms.max(lo).log10() - log_lo) / (log_hi - log_lo) * plot_w;
+    let y = |p: f64| top + plot_h - p / 100.0 * plot_h;
+    let colours = ["#1b7837", "#2166ac", "#b2182b", "#762a83"];
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"18\" font-size=\"14\">Local API latency, GET /orders/{{id}} (percentile by latency, log scale)</text>\n"
+    );
+    let mut decade = log_lo;
+    while decade <= log_hi {
+        let ms = 10f64.powf(decade);
+        let gx = x(ms);
+        let _ = writeln!(
+            out,
+            "<line x1=\"{gx:.1}\" y1=\"{top}\" x2=\"{gx:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{gx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} ms</text>",
+            top + plot_h,
+            top + plot_h + 18.0,
+            if ms < 1.0 {
+                format!("{ms}")
+            } else {
+                format!("{ms:.0}")
+            }
+        );
+        decade += 1.0;
+    }
+    for p in [0.0, 25.0, 50.0, 75.0, 90.0, 99.0, 100.0] {
+        let gy = y(p);
+        let _ = writeln!(
+            out,
+            "<line x1=\"{left}\" y1=\"{gy:.1}\" x2=\"{:.1}\" y2=\"{gy:.1}\" stroke=\"#eee\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">p{p}</text>",
+            left + plot_w,
+            left - 6.0,
+            gy + 4.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<rect x=\"{left}\" y=\"{top}\" width=\"{plot_w}\" height=\"{plot_h}\" fill=\"none\" stroke=\"#333\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">latency per request</text>",
+        left + plot_w / 2.0,
+        height - 10.0
+    );
+    for (i, load) in loads.iter().enumerate() {
+        let colour = colours[i % colours.len()];
+        let points: Vec<String> = load
+            .curve
+            .iter()
+            .map(|(p, ms)| format!("{:.1},{:.1}", x(*ms), y(*p)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+            points.join(" ")
+        );
+        let ly = top + 20.0 + i as f64 * 44.0;
+        let lx = left + plot_w + 14.0;
+        let _ = writeln!(
+            out,
+            "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{:.1}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#555\">{:.0} req/s, p50 {} ms, p99 {} ms</text>",
+            lx + 18.0,
+            lx + 24.0,
+            ly + 4.0,
+            escape(&load.name),
+            lx + 24.0,
+            ly + 20.0,
+            load.rps,
+            fmt(load.p50),
+            fmt(load.p99)
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_are_read_as_lambda_prints_them() {
+        let text = "START\nREPORT RequestId: abc\tDuration: 28.41 ms\tBilled Duration: 29 ms\tMemory Size: 128 MB\tMax Memory Used: 22 MB\tInit Duration: 17.85 ms\nother\n";
+        assert_eq!(parse_reports(text), [(17.85, 28.41, 22.0)]);
+        assert!(parse_reports("REPORT RequestId: x\tDuration: 1 ms").is_empty());
+    }
+
+    #[test]
+    fn stats_take_the_nearest_rank() {
+        let values: Vec<f64> = (1..=101).map(f64::from).collect();
+        let s = Stats::of(&values).expect("stats");
+        assert_eq!(
+            (s.min, s.median, s.p99, s.max, s.n),
+            (1.0, 51.0, 100.0, 101.0, 101)
+        );
+        assert!(Stats::of(&[]).is_none());
+    }
+
+    #[test]
+    fn the_logged_dynamodb_endpoint_is_found() {
+        let log = "INFO Orders API on http://127.0.0.1:1 (stage dev; DynamoDB at http://127.0.0.1:8123, table t; events)";
+        assert_eq!(
+            logged_endpoint(log).as_deref(),
+            Some("http://127.0.0.1:8123")
+        );
+        assert_eq!(logged_endpoint("nothing"), None);
+    }
+}
