@@ -915,19 +915,14 @@ fn suites(report: &mut Report) -> Result {
                 tail(&all, 30)
             )));
         }
-        let own = all
-            .lines()
-            .filter(|l| l.contains("Summary [") || l.starts_with("test result:"))
-            .map(|l| l.trim().to_owned())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let own = runner_figures(&all);
         let _ = writeln!(
             text,
             "| {stage} | `cargo xtask {task}` | {wall:.1} | {own} |"
         );
         match stage {
             "unit" => {
-                let nextest = own
+                let nextest = all
                     .split("Summary [")
                     .nth(1)
                     .and_then(|r| r.split('s').next())
@@ -953,6 +948,31 @@ fn suites(report: &mut Report) -> Result {
     }
     report.text("Test suites", text);
     Ok(())
+}
+
+/// What the test runners said: nextest's summary, and each `cargo test`
+/// binary that ran tests ("23 passed in 5.44 s").
+fn runner_figures(output: &str) -> String {
+    let mut figures = Vec::new();
+    for line in output.lines().map(str::trim) {
+        if let Some(summary) = line.strip_prefix("Summary [") {
+            figures.push(format!(
+                "nextest: {}",
+                summary
+                    .replace("]", "")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        } else if let Some(result) = line.strip_prefix("test result: ok. ") {
+            let passed = result.split_whitespace().next().unwrap_or("0");
+            let took = result.rsplit("finished in ").next().unwrap_or("");
+            if passed != "0" {
+                figures.push(format!("{passed} passed in {took}"));
+            }
+        }
+    }
+    figures.join("; ")
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -1134,6 +1154,17 @@ mod tests {
         let text = "START\nREPORT RequestId: abc\tDuration: 28.41 ms\tBilled Duration: 29 ms\tMemory Size: 128 MB\tMax Memory Used: 22 MB\tInit Duration: 17.85 ms\nother\n";
         assert_eq!(parse_reports(text), [(17.85, 28.41, 22.0)]);
         assert!(parse_reports("REPORT RequestId: x\tDuration: 1 ms").is_empty());
+    }
+
+    #[test]
+    fn runner_figures_keep_the_binaries_that_ran_tests() {
+        let output = "test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
+                      test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
+                      \u{20}    Summary [   1.663s] 202 tests run: 202 passed, 0 skipped\n";
+        assert_eq!(
+            runner_figures(output),
+            "4 passed in 0.01s; nextest: 1.663s 202 tests run: 202 passed, 0 skipped"
+        );
     }
 
     #[test]

@@ -504,25 +504,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn init_errors_crashes_and_timeouts_are_told_apart() {
+    async fn an_init_error_is_told_apart() {
         let init = shell_function(
             "curl -s -X POST -d '{\"errorType\":\"Config\",\"errorMessage\":\"TABLE_NAME missing\"}' $api/init/error >/dev/null; exit 1",
         );
-        let crashed = shell_function(&format!("{NEXT}\nexit 3"));
-        let hung = shell_function(&format!("{NEXT}\nexec sleep 30"));
         assert!(matches!(
             invoke(options(init)).await.expect("ran").answer,
             Answer::InitError(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_crash_is_told_apart() {
+        let crashed = shell_function(&format!("{NEXT}\nexit 3"));
         match invoke(options(crashed)).await.expect("ran").answer {
             Answer::Exited(why) => assert!(why.contains("exit status: 3"), "{why}"),
             other => panic!("expected an exit, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_told_apart() {
+        let hung = shell_function(&format!("{NEXT}\nexec sleep 30"));
         let mut quick = options(hung);
-        quick.timeout = Duration::from_millis(800);
+        quick.timeout = Duration::from_millis(400);
         assert_eq!(
             invoke(quick).await.expect("ran").answer,
-            Answer::TimedOut(Duration::from_millis(800))
+            Answer::TimedOut(Duration::from_millis(400))
         );
     }
 }
