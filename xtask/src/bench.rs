@@ -684,7 +684,9 @@ fn wrk(name: &str, url: &str) -> Result<Load> {
     })
 }
 
-/// `POST /orders` over a raw socket; returns the new order's id.
+/// `POST /orders` over a raw socket; returns the new order's id. The wait
+/// is long: behind `cargo lambda watch` the first request may start a
+/// build.
 fn place_one(base: &str) -> Result<String> {
     use std::io::{Read, Write};
     let address = base.trim_start_matches("http://");
@@ -704,7 +706,7 @@ fn place_one(base: &str) -> Result<String> {
     let mut stream =
         std::net::TcpStream::connect(host).map_err(|e| Failed::new(format!("{host}: {e}")))?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(240)))
         .map_err(|e| Failed::new(e.to_string()))?;
     stream
         .write_all(request.as_bytes())
@@ -816,6 +818,9 @@ fn local_api(report: &mut Report, path: &str) -> Result<Vec<Load>> {
 const WATCH_PORT: u16 = 9311;
 
 fn watch_fn_api(endpoint: &str, path: &str) -> Result<Child> {
+    // watch builds on the first request; build first, so that the first
+    // request does not wait for a compiler.
+    cmd::run(&cmd::cargo(), ["build", "--package", "fn-api"])?;
     let log_path = server::target_dir().join("bench-cargo-lambda-watch.log");
     let log = std::fs::File::create(&log_path).map_err(|e| Failed::new(e.to_string()))?;
     let log_err = log.try_clone().map_err(|e| Failed::new(e.to_string()))?;
@@ -879,14 +884,37 @@ fn stop_child(mut child: Child) {
     let _ = child.wait();
 }
 
+/// Runs `cargo xtask task` and returns its wall time and output.
+fn run_stage(task: &str) -> Result<(f64, String)> {
+    let exe = std::env::current_exe().map_err(|e| Failed::new(e.to_string()))?;
+    eprintln!("$ cargo xtask {task}");
+    let started = Instant::now();
+    let output = Command::new(&exe)
+        .arg(task)
+        .current_dir(cmd::project_root())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Failed::new(format!("{task}: {e}")))?;
+    let wall = started.elapsed().as_secs_f64();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        return Err(Failed::new(format!(
+            "cargo xtask {task} failed:\n{}",
+            tail(&all, 30)
+        )));
+    }
+    Ok((wall, all))
+}
+
 fn suites(report: &mut Report) -> Result {
-    let cargo = cmd::cargo();
-    // Build everything first, so the times below are the suites' own.
-    cmd::run(&cargo, ["build", "--workspace", "--all-targets"])?;
-    cmd::run(&cargo, ["test", "--workspace", "--no-run"])?;
     let mut text = String::from(
-        "Wall time of each stage's command after the build (the build is done first), \
-         DynamoDB Local's start included where a stage needs it.\n\n\
+        "Wall time of each stage's command after the build: each stage runs once to build \
+         what it needs (each `cargo test -p …` resolves features on its own), then once \
+         timed. DynamoDB Local's and moto's start are included where a stage needs them.\n\n\
          | stage | command | wall s | runner's own figure |\n|---|---|---:|---|\n",
     );
     for (stage, task) in [
@@ -894,27 +922,8 @@ fn suites(report: &mut Report) -> Result {
         ("integration", "test-integration"),
         ("e2e", "test-e2e"),
     ] {
-        let exe = std::env::current_exe().map_err(|e| Failed::new(e.to_string()))?;
-        eprintln!("$ cargo xtask {task}");
-        let started = Instant::now();
-        let output = Command::new(&exe)
-            .arg(task)
-            .current_dir(cmd::project_root())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Failed::new(format!("{task}: {e}")))?;
-        let wall = started.elapsed().as_secs_f64();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if !output.status.success() {
-            return Err(Failed::new(format!(
-                "cargo xtask {task} failed:\n{}",
-                tail(&all, 30)
-            )));
-        }
+        run_stage(task)?;
+        let (wall, all) = run_stage(task)?;
         let own = runner_figures(&all);
         let _ = writeln!(
             text,
