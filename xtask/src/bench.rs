@@ -1075,7 +1075,7 @@ fn svg(loads: &[Load]) -> String {
         .max(0.001);
     let hi = all_ms.iter().copied().fold(0.0, f64::max).max(lo * 10.0);
     let (log_lo, log_hi) = (lo.log10().floor(), hi.log10().ceil());
-    let x = |ms: f64| left + (ms.max(lo).log10() - log_lo) / (log_hi - log_lo) * plot_w;
+    let x = |ms: f64| left + (ms.max(1e-6).log10() - log_lo) / (log_hi - log_lo) * plot_w;
     let y = |p: f64| top + plot_h - p / 100.0 * plot_h;
     let colours = ["#1b7837", "#2166ac", "#b2182b", "#762a83"];
     let mut out = format!(
@@ -1174,6 +1174,27 @@ mod tests {
             runner_figures(output),
             "4 passed in 0.01s; nextest: 1.663s 202 tests run: 202 passed, 0 skipped"
         );
+    }
+
+    #[test]
+    fn the_chart_puts_each_decade_and_curve_where_it_belongs() {
+        let load = |name: &str, ms: f64| Load {
+            name: name.to_owned(),
+            rps: 1000.0 / ms,
+            p50: ms,
+            p99: ms * 2.0,
+            curve: vec![(1.0, ms / 2.0), (50.0, ms), (99.0, ms * 2.0)],
+        };
+        let chart = svg(&[load("a & b", 0.25), load("c", 2.5)]);
+        // Decades 0.1, 1, 10 ms span the plot's 460 px: 0.1 ms at the left edge.
+        assert!(chart.contains("<line x1=\"70.0\" y1=\"30\""), "{chart}");
+        assert!(
+            chart.contains(">0.1 ms<") && chart.contains(">10 ms<"),
+            "{chart}"
+        );
+        assert!(chart.contains("a &amp; b"), "{chart}");
+        assert_eq!(chart.matches("<polyline").count(), 2);
+        assert!(chart.trim_end().ends_with("</svg>"));
     }
 
     #[test]
