@@ -56,9 +56,11 @@ Tasks:
                     orders (the relay publishes each once), repeated and
                     out-of-order deliveries; with moto (target/moto-venv)
   invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
-                    build fn-api or fn-events and run it once under a
-                    Lambda Runtime API emulator: logs, response, and a
-                    REPORT line (Init Duration, Duration, Max Memory Used)
+         [--runs N] [--env KEY=VALUE]...
+                    build fn-api or fn-events and run it under a Lambda
+                    Runtime API emulator: logs, response, and a REPORT line
+                    (Init Duration, Duration, Max Memory Used) per run,
+                    each run a cold start
   event KIND [flags] print a sample event: apigw-rest, apigw-http,
                     eventbridge, scheduled, sqs, s3-put, dynamodb-stream
                     (cargo xtask event --help lists the flags)
