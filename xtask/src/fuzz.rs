@@ -16,7 +16,7 @@ const SCHEMATHESIS: &str = "schemathesis>=4.32,<5";
 const FLOOR: usize = 1_000;
 
 pub(crate) const USAGE: &str = "\
-test-fuzz [--max-examples 250] [--seed N]
+test-fuzz [--max-examples 300] [--seed N]
     schemathesis (installed into target/fuzz-venv when missing) against the
     local server with DynamoDB Local, from infra/openapi.yaml with every check
     on; fails on a failed check, on any 5xx, or on fewer than 1,000 requests";
@@ -28,7 +28,7 @@ struct Options {
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
-        max_examples: "250".to_owned(),
+        max_examples: "300".to_owned(),
         seed: None,
     };
     let mut rest = args.iter();

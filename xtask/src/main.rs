@@ -42,7 +42,7 @@ Tasks:
                     stopped afterwards; or against a deployed stage
   test              every local test stage, in order: test-unit,
                     test-integration, test-e2e
-  test-fuzz [--max-examples 250] [--seed N]
+  test-fuzz [--max-examples 300] [--seed N]
                     schemathesis (installed into target/fuzz-venv) against
                     the local server with DynamoDB Local, from
                     infra/openapi.yaml with every check on; fails on a
