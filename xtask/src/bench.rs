@@ -141,6 +141,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     let root = cmd::project_root();
     let target = server::target_dir();
     let path = ensure_tools(&target)?;
+    crate::test::ensure_dynamodb_local();
     let mut report = Report::default();
 
     let bootstraps = sizes(&mut report, &target, &path)?;

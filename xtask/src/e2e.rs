@@ -31,6 +31,7 @@ fn suite(api_url: &str) -> Result {
 }
 
 fn against_local() -> Result {
+    crate::test::ensure_dynamodb_local();
     let server = LocalServer::start(
         &["--dynamodb", "local", "--table", "e2e-orders"],
         "e2e-local-server.log",

@@ -116,12 +116,18 @@ pub(crate) fn all() -> Result {
     crate::e2e::run(&[])
 }
 
-/// What the load and fault runs need: the DynamoDB Local jar (unless an
-/// engine or endpoint provides one) and moto.
-fn ensure_local_services() -> Result {
+/// The DynamoDB Local jar under `target/`, unless `DYNAMODB_ENDPOINT`
+/// names a running one; for every task that starts DynamoDB Local.
+pub(crate) fn ensure_dynamodb_local() {
     if std::env::var_os("DYNAMODB_ENDPOINT").is_none() {
         ensure_dynamodb_local_jar();
     }
+}
+
+/// What the load and fault runs need: the DynamoDB Local jar (unless an
+/// engine or endpoint provides one) and moto.
+fn ensure_local_services() -> Result {
+    ensure_dynamodb_local();
     if std::env::var_os("MOTO_ENDPOINT").is_none() {
         ensure_moto()?;
     }

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use crate::cmd;
 
 pub(crate) fn forward(command: &str, args: &[String]) -> ExitCode {
+    if uses_dynamodb_local(command, args) {
+        crate::test::ensure_dynamodb_local();
+    }
     let mut full: Vec<String> = [
         "run",
         "--quiet",
@@ -63,4 +66,52 @@ pub(crate) fn invoke(args: &[String]) -> ExitCode {
     ];
     forwarded.extend(rest);
     forward("invoke", &forwarded)
+}
+
+/// Whether the toolkit command will start DynamoDB Local: `local
+/// --dynamodb local`, and `invoke` unless `--dynamodb URL` names one.
+fn uses_dynamodb_local(command: &str, args: &[String]) -> bool {
+    let store = args
+        .windows(2)
+        .find(|pair| pair[0] == "--dynamodb")
+        .map(|pair| pair[1].as_str());
+    match command {
+        "local" => store == Some("local"),
+        "invoke" => store.is_none_or(|s| s == "local"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn dynamodb_local_is_installed_only_for_commands_that_start_it() {
+        assert!(uses_dynamodb_local(
+            "local",
+            &args(&["--dynamodb", "local"])
+        ));
+        assert!(!uses_dynamodb_local("local", &args(&["--port", "3000"])));
+        assert!(!uses_dynamodb_local(
+            "local",
+            &args(&["--dynamodb", "http://127.0.0.1:8000"])
+        ));
+        assert!(uses_dynamodb_local(
+            "invoke",
+            &args(&["fn-api", "--event", "e.json"])
+        ));
+        assert!(!uses_dynamodb_local(
+            "invoke",
+            &args(&["fn-api", "--dynamodb", "http://h:1"])
+        ));
+        assert!(!uses_dynamodb_local(
+            "rule-test",
+            &args(&["--dynamodb", "local"])
+        ));
+    }
 }

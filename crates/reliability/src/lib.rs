@@ -6,9 +6,6 @@
 //!
 //! Everything here targets 127.0.0.1 and is bounded in count and time.
 
-// The runs report their figures on stdout.
-#![allow(clippy::print_stdout)]
-
 mod proxy;
 
 pub use proxy::{Proxy, ProxyMode};
@@ -299,4 +296,44 @@ pub fn leaks(body: &str, table: &str) -> Option<String> {
         .chain(std::iter::once(table))
         .find(|word| body.contains(word))
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_answers_must_beat_is_fn_apis_in_the_template() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+        let template = toolkit::template::Template::load(&path).expect("infra/template.yaml");
+        let timeout = template
+            .resources_raw()
+            .into_iter()
+            .find(|(id, _)| *id == "ApiFunction")
+            .and_then(|(_, resource)| resource["Properties"]["Timeout"].as_u64());
+        assert_eq!(timeout, Some(FUNCTION_TIMEOUT.as_secs()));
+    }
+
+    #[test]
+    fn a_body_leaks_internal_words_or_the_table_name() {
+        let problem = r#"{"type":"urn:orders:problem:unavailable","status":503,"requestId":"r1"}"#;
+        assert_eq!(leaks(problem, "faults-store-01abc"), None);
+        assert_eq!(
+            leaks("dispatch failure: io error", "t").as_deref(),
+            Some("dispatch failure")
+        );
+        assert_eq!(
+            leaks("no such table faults-store-01abc", "faults-store-01abc").as_deref(),
+            Some("faults-store-01abc")
+        );
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert!((percentile_ms(&samples, 50.0) - 51.0).abs() < 1e-9);
+        assert!((percentile_ms(&samples, 100.0) - 100.0).abs() < 1e-9);
+        assert!(percentile_ms(&[], 99.0).abs() < 1e-9);
+    }
 }
