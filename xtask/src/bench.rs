@@ -16,7 +16,6 @@
 //!    the same DynamoDB Local, in the same run.
 //! 5. The test suites' wall times, after the build.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -355,7 +354,7 @@ fn parse_reports(text: &str) -> Vec<(f64, f64, f64)> {
         .filter_map(|line| {
             Some((
                 number_after(line, "Init Duration: ")?,
-                number_after(line, "\tDuration: ").or_else(|| number_after(line, " Duration: "))?,
+                number_after(line, "\tDuration: ")?,
                 number_after(line, "Max Memory Used: ")?,
             ))
         })
@@ -873,16 +872,7 @@ fn watch_fn_api(endpoint: &str, path: &str) -> Result<Child> {
 /// Stops a child started in its own process group, and its children.
 fn stop_child(mut child: Child) {
     let group = format!("-{}", child.id());
-    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-    let _ = child.wait();
+    server::terminate(&mut child, &group, Duration::from_secs(10));
 }
 
 /// Runs `cargo xtask task` and returns its wall time and output.
@@ -1047,8 +1037,7 @@ fn markdown(report: &Report, took: Duration) -> String {
             if goal.met { "yes" } else { "**no**" }
         );
     }
-    let sections: BTreeMap<usize, &(String, String)> = report.sections.iter().enumerate().collect();
-    for (_, (title, text)) in sections {
+    for (title, text) in &report.sections {
         let _ = write!(out, "\n## {title}\n\n{text}");
         if !text.ends_with('\n') {
             out.push('\n');

@@ -121,19 +121,24 @@ impl LocalServer {
     /// SIGTERM, so the server stops its DynamoDB Local; SIGKILL if it
     /// lingers.
     pub(crate) fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let pid = self.child.id().to_string();
+        terminate(&mut self.child, &pid, Duration::from_secs(15));
     }
+}
+
+/// SIGTERM to `target` (a pid, or `-pgid` for a process group), then
+/// SIGKILL when `child` has not exited within `grace`.
+pub(crate) fn terminate(child: &mut Child, target: &str, grace: Duration) {
+    let _ = Command::new("kill").args(["-TERM", "--", target]).status();
+    let started = Instant::now();
+    while started.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", target]).status();
+    let _ = child.wait();
 }
 
 /// One line of the server's request log.

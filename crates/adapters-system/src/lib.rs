@@ -1,5 +1,5 @@
-//! `Clock` on the system clock, `IdGenerator` on ULIDs, and the one HTTPS
-//! client the functions' AWS SDK clients share.
+//! `Clock` on the system clock, `IdGenerator` on ULIDs, and the HTTPS
+//! client (rustls with ring) the functions' AWS SDK clients are built with.
 //!
 //! Invariant: ids from one `UlidIdGenerator` strictly increase, even within
 //! one millisecond (the ULID's random part is incremented, not redrawn).
@@ -57,8 +57,8 @@ impl IdGenerator for UlidIdGenerator {
 
 /// The HTTPS client for the functions' AWS SDK clients: rustls with ring,
 /// and no other TLS stack in the binary (the SDK's default brings aws-lc,
-/// several MB of a deployment package). Built once per client set; the
-/// connection pool lives in it.
+/// about 0.7 MB of each zipped function). Each call builds a new client
+/// with its own connection pool.
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
