@@ -1,23 +1,19 @@
 //! `test-e2e`: the HTTP suite (crate `e2e`) against a deployed stage
-//! (`--api-url`), or against the local server, which this task starts on a
-//! free port with DynamoDB Local and stops afterwards.
+//! (`--api-url`), or against the local cloud, which this task starts on a
+//! free port with DynamoDB Local and stops afterwards: with the functions
+//! in-process, or with `--binaries` every function as its binary.
 
 use crate::cmd::{self, Failed, Result};
 use crate::server::LocalServer;
 
 pub(crate) fn run(args: &[String]) -> Result {
-    let api_url = match args {
-        [] => None,
-        [flag, url] if flag == "--api-url" => Some(url.clone()),
-        _ => {
-            return Err(Failed::new(format!(
-                "test-e2e takes no arguments or `--api-url URL`, got {args:?}"
-            )));
-        }
-    };
-    match api_url {
-        Some(url) => suite(&url),
-        None => against_local(),
+    match args {
+        [] => against_local(false),
+        [flag] if flag == "--binaries" => against_local(true),
+        [flag, url] if flag == "--api-url" => suite(url),
+        _ => Err(Failed::new(format!(
+            "test-e2e takes no arguments, `--binaries` or `--api-url URL`, got {args:?}"
+        ))),
     }
 }
 
@@ -30,12 +26,21 @@ fn suite(api_url: &str) -> Result {
     )
 }
 
-fn against_local() -> Result {
+fn against_local(binaries: bool) -> Result {
     crate::test::ensure_dynamodb_local();
-    let server = LocalServer::start(
-        &["--dynamodb", "local", "--table", "e2e-orders"],
-        "e2e-local-server.log",
-    )?;
+    let (table, log) = if binaries {
+        // Built here, where the build's output shows, not inside the
+        // server's start-up.
+        cmd::run(&cmd::cargo(), ["build", "--workspace", "--bins"])?;
+        ("e2e-binaries-orders", "e2e-binaries-server.log")
+    } else {
+        ("e2e-orders", "e2e-local-server.log")
+    };
+    let mut flags = vec!["--dynamodb", "local", "--table", table];
+    if binaries {
+        flags.push("--binaries");
+    }
+    let server = LocalServer::start(&flags, log)?;
     let outcome = suite(&server.url());
     if outcome.is_err() {
         server.print_log_tail(30);

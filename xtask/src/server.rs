@@ -43,7 +43,9 @@ impl LocalServer {
         let log_err = log.try_clone().map_err(|e| Failed::new(e.to_string()))?;
         let binary = target_dir().join("debug/orders-toolkit");
         let port_text = port.to_string();
-        let mut args = vec!["local", "--port", port_text.as_str()];
+        // The control port on a free port too: a `cargo xtask local` the
+        // user runs holds 3001.
+        let mut args = vec!["local", "--port", port_text.as_str(), "--lambda-port", "0"];
         args.extend_from_slice(extra);
         eprintln!(
             "$ {} {} (log: {})",

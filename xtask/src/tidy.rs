@@ -128,16 +128,29 @@ fn domain_types_carry_no_serde_and_do_no_io() {
     }
 }
 
+/// The binaries of the template's functions
+/// (`Metadata.BuildProperties.Binary`): the template is the one list.
+fn template_binaries() -> Vec<String> {
+    let template = fs::read_to_string(project_root().join("infra/template.yaml"))
+        .expect("infra/template.yaml");
+    let binaries: Vec<String> = template
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Binary:"))
+        .map(|b| b.trim().trim_matches('"').to_owned())
+        .collect();
+    assert!(
+        !binaries.is_empty(),
+        "the template names no function binary"
+    );
+    binaries
+}
+
 #[test]
 fn function_binaries_only_wire() {
-    let fns: Vec<PathBuf> = crate_dirs()
+    let fns: Vec<PathBuf> = template_binaries()
         .into_iter()
-        .filter(|d| {
-            d.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("fn-"))
-        })
+        .map(|binary| project_root().join("crates").join(binary))
         .collect();
-    assert!(!fns.is_empty(), "no fn-* crates found");
     for dir in fns {
         let files = rust_files(&dir.join("src"));
         assert_eq!(
@@ -173,19 +186,23 @@ fn function_binaries_only_wire() {
     }
 }
 
-/// Both function binaries' normal dependencies, in one `cargo tree`.
+/// Every function binary's normal dependencies, in one `cargo tree`.
 fn function_dependencies(extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["--package", "fn-events"];
+    let binaries = template_binaries();
+    let mut args = Vec::new();
+    for binary in &binaries[1..] {
+        args.extend(["--package", binary.as_str()]);
+    }
     args.extend_from_slice(extra);
-    cargo_tree("fn-api", &args)
+    cargo_tree(&binaries[0], &args)
 }
 
 #[test]
 fn function_binaries_link_no_test_or_toolkit_code() {
     let deps = function_dependencies(&[]);
-    for function in ["fn-api", "fn-events"] {
+    for function in template_binaries() {
         assert!(
-            deps.iter().any(|d| d == function),
+            deps.iter().any(|d| *d == function),
             "cargo tree output: {deps:?}"
         );
     }

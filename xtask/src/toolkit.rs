@@ -39,13 +39,17 @@ pub(crate) fn invoke(args: &[String]) -> ExitCode {
     let Some((function, rest)) = args.split_first().filter(|(f, _)| !f.starts_with('-')) else {
         return forward("invoke", args);
     };
-    if !matches!(function.as_str(), "fn-api" | "fn-events") {
-        eprintln!("error: FUNCTION is fn-api or fn-events, not {function:?}");
+    if function.is_empty()
+        || !function
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        eprintln!("error: FUNCTION is a binary of the template's functions, not {function:?}");
         return ExitCode::from(2);
     }
     let release = rest.iter().any(|a| a == "--release");
     let rest: Vec<String> = rest.iter().filter(|a| *a != "--release").cloned().collect();
-    let mut build = vec!["build", "--package", function.as_str()];
+    let mut build = vec!["build", "--workspace", "--bin", function.as_str()];
     if release {
         build.push("--release");
     }

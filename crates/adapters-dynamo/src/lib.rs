@@ -28,7 +28,6 @@ pub use table::{IndexSpec, TABLE, TableSpec, create_table};
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
@@ -46,17 +45,4 @@ pub fn client_timeouts() -> TimeoutConfig {
 /// The retries a function's DynamoDB client makes: three attempts in all.
 pub fn client_retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
-}
-
-/// Loads the SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL_DYNAMODB`) with [`client_timeouts`] and
-/// [`client_retries`].
-pub async fn load_client() -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(adapters_system::https_client())
-        .timeout_config(client_timeouts())
-        .retry_config(client_retries())
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
 }

@@ -23,7 +23,6 @@ pub use wire::{DETAIL_SOURCE, OrderEventDetail};
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
@@ -41,17 +40,4 @@ pub fn client_timeouts() -> TimeoutConfig {
 /// The retries a function's EventBridge client makes: two attempts in all.
 pub fn client_retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(2)
-}
-
-/// The SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL_EVENTBRIDGE`), with [`client_timeouts`] and
-/// [`client_retries`].
-pub async fn load_client() -> aws_sdk_eventbridge::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(adapters_system::https_client())
-        .timeout_config(client_timeouts())
-        .retry_config(client_retries())
-        .load()
-        .await;
-    aws_sdk_eventbridge::Client::new(&config)
 }

@@ -1,51 +1,9 @@
-//! fn-events: the orders events function. Wiring only: tracing,
-//! configuration from the environment, adapters built once, then the
-//! runtime loop. `adapters_eventbridge::Consumer` decides what each event
-//! means (OrderPlaced confirms; the scheduled event runs the outbox relay).
-
-use std::sync::Arc;
-
-use adapters_dynamo::DynamoOrderRepository;
-use adapters_eventbridge::{Consumer, EventBridgePublisher};
-use adapters_system::{SystemClock, UlidIdGenerator};
-use domain::{OrderService, ServiceConfig};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
+//! fn-events: the orders events function (OrderPlaced confirms the order;
+//! the scheduled event runs the outbox relay). Wiring only: the
+//! composition root (`app`) builds `adapters_eventbridge::Consumer` once
+//! before the first invocation, then runs the runtime loop.
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME must name the orders table")?;
-    let bus =
-        std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME must name the event bus")?;
-    let (dynamodb, eventbridge) = tokio::join!(
-        adapters_dynamo::load_client(),
-        adapters_eventbridge::load_client()
-    );
-    let repository = DynamoOrderRepository::new(dynamodb, table);
-    let publisher = EventBridgePublisher::new(eventbridge, bus);
-    // Open both connections (TLS on AWS) during init, not in the first
-    // request; ORDERS_WARM_UP=off skips it. Failures are only logged.
-    if std::env::var("ORDERS_WARM_UP").as_deref() != Ok("off") {
-        let within = std::time::Duration::from_secs(1);
-        let _ = tokio::join!(repository.warm_up(within), publisher.warm_up(within));
-    }
-    let service = OrderService::new(
-        Arc::new(repository),
-        Arc::new(publisher),
-        Arc::new(SystemClock),
-        Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
-    );
-    let consumer = Consumer::new(service);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let consumer = &consumer;
-        async move {
-            consumer
-                .handle_invocation(event.payload)
-                .await
-                .map_err(Error::from)
-        }
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    app::run(env!("CARGO_BIN_NAME")).await
 }

@@ -29,16 +29,15 @@ pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// # Panics
 /// When the server cannot start: the run cannot go on.
 pub async fn start_server(endpoint: &str, table: &str, events: Events) -> LocalServer {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let options = LocalOptions {
-        host: "127.0.0.1".to_owned(),
         port: 0,
-        stage: "dev".to_owned(),
+        lambda_port: None,
         store: Store::Endpoint(endpoint.to_owned()),
-        template: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../infra/template.yaml"),
         table: table.to_owned(),
         events,
         record_events: true,
+        ..LocalOptions::new(&root)
     };
     toolkit::local::start(options)
         .await

@@ -5,11 +5,17 @@
 //! Invariant: the template in `infra/` is the one source of rules and
 //! routes; nothing here keeps a copy of them.
 
+pub mod bus;
+pub mod control;
 pub mod deploy;
 pub mod doctor;
+pub mod env_vars;
 pub mod events;
+pub mod functions;
 pub mod infra_checks;
 pub mod invoke;
 pub mod local;
+pub mod model;
 pub mod rule_test;
+pub mod runtime;
 pub mod template;

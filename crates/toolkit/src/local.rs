@@ -1,15 +1,20 @@
-//! `local`: the API on 127.0.0.1, routed exactly as API Gateway routes the
-//! template, with the functions in-process and warm.
+//! `local`: the local cloud. Every function of the template runs (in-process
+//! where the composition root has a form for its binary, else as its real
+//! binary in warm processes, `runtime`); the API is served on 127.0.0.1,
+//! routed exactly as API Gateway routes the template; published events go
+//! through the template's rules with Lambda's async retries (`bus`); the
+//! template's schedules invoke their functions; and the control port
+//! (`control`) answers the Lambda Invoke API and EventBridge `PutEvents`.
 //!
 //! Each HTTP request becomes a REST API (payload 1.0) proxy event, built
 //! from `aws_lambda_events` types: the route's resource and path
 //! parameters, the stage's variables, a request context. A method and path
 //! the template does not declare gets API Gateway's own answer, 403
-//! `{"message":"Missing Authentication Token"}`. Published events go
-//! through the template's rules (`event-pattern`) to the events function,
-//! and the template's schedule runs the outbox relay, so an order becomes
-//! `confirmed` shortly after it is placed, as in the cloud.
+//! `{"message":"Missing Authentication Token"}`; a function that fails
+//! gets its 502 `{"message": "Internal server error"}`, one that outlasts
+//! the integration timeout its 504 (services-apigateway-errors).
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,18 +37,20 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use adapters_eventbridge::{Consumer, DETAIL_SOURCE, OrderEventDetail};
-use adapters_http::Api;
+use adapters_eventbridge::{DETAIL_SOURCE, OrderEventDetail};
 use domain::{
     EventPublisher, OrderEvent, OrderRepository, OrderService, PublishError, ServiceConfig,
 };
-use event_pattern::Pattern;
 
-use crate::template::{ApiRoute, Template};
+use crate::bus::Bus;
+use crate::control::Control;
+use crate::functions::{Backend, Functions, INTEGRATION_TIMEOUT, LocalFunction};
+use crate::model::{ACCOUNT, ApiKind};
+use crate::runtime::{Answer, FunctionConfig, LogOutput, Pool};
+use crate::template::Template;
 
 /// API Gateway's largest request payload.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
-const ACCOUNT: &str = "123456789012";
 
 /// Where orders are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +81,7 @@ impl Store {
 /// Where the API's events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Events {
-    /// Through the template's rules to fn-events, in-process.
+    /// Through the template's rules to their target functions.
     Local,
     /// To an EventBridge API (moto, or a bus in an account) as fn-api
     /// sends them; nothing consumes them locally.
@@ -93,7 +100,52 @@ pub struct LocalOptions {
     pub events: Events,
     /// Keep a tally of published events, for [`LocalServer::published`].
     pub record_events: bool,
+    /// Run every function as its binary, none in-process.
+    pub binaries: bool,
+    /// The control port (Lambda Invoke API, PutEvents); `None`: none.
+    pub lambda_port: Option<u16>,
+    /// Processes per function at most.
+    pub concurrency: usize,
+    /// `--parameter-overrides`, over the template's defaults.
+    pub parameter_overrides: BTreeMap<String, String>,
+    /// `--env-vars FILE`, in SAM's format.
+    pub env_vars: Option<PathBuf>,
+    /// Delays between attempts of an asynchronous invocation.
+    pub retry_delays: Vec<Duration>,
+    /// Where the function binaries are (`target/debug`); they are built
+    /// with cargo first when `build` is set.
+    pub binary_dir: PathBuf,
+    pub build: bool,
 }
+
+impl LocalOptions {
+    /// The defaults of `cargo xtask local` for the project at `root`.
+    pub fn new(root: &std::path::Path) -> Self {
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 3000,
+            stage: "dev".to_owned(),
+            store: Store::Memory,
+            template: root.join("infra/template.yaml"),
+            table: "local-orders".to_owned(),
+            events: Events::Local,
+            record_events: false,
+            binaries: false,
+            lambda_port: Some(3001),
+            concurrency: DEFAULT_CONCURRENCY,
+            parameter_overrides: BTreeMap::new(),
+            env_vars: None,
+            retry_delays: crate::bus::DEFAULT_RETRY_DELAYS.to_vec(),
+            binary_dir: target.join("debug"),
+            build: true,
+        }
+    }
+}
+
+/// Processes per function when `--concurrency` is not given.
+pub const DEFAULT_CONCURRENCY: usize = 10;
 
 /// How many times each event was published, by kind and order id.
 #[derive(Debug, Default)]
@@ -155,6 +207,8 @@ pub enum LocalError {
     },
     #[error(transparent)]
     Template(#[from] crate::template::TemplateError),
+    #[error(transparent)]
+    EnvVars(#[from] crate::env_vars::EnvVarsError),
     #[error("{0}")]
     Setup(String),
 }
@@ -164,96 +218,26 @@ pub enum LocalError {
 struct Route {
     method: String,
     template: String,
-    function: String,
+    function: Arc<LocalFunction>,
 }
 
-/// The functions of the template that run in-process, by binary name.
-#[derive(Clone)]
-struct Functions {
-    api: Api,
-    events: Consumer,
-}
-
-/// An `EventPublisher` that hands each event to the rules of the template
-/// whose pattern matches it, like the stage's bus.
-struct LocalBus {
-    rules: Vec<(String, Pattern, Vec<String>)>,
-    binaries: Vec<(String, String)>,
-    consumer: OnceLock<Consumer>,
-    region: String,
-}
-
-impl LocalBus {
-    fn envelope(&self, event: &OrderEvent) -> Value {
-        json!({
-            "version": "0",
-            "id": fresh_id(),
-            "detail-type": event.kind.as_str(),
-            "source": DETAIL_SOURCE,
-            "account": ACCOUNT,
-            "time": now_rfc3339(),
-            "region": self.region,
-            "resources": [],
-            "detail": OrderEventDetail::from(event),
-        })
-    }
-
-    fn binary<'a>(&'a self, function: &'a str) -> &'a str {
-        self.binaries
-            .iter()
-            .find(|(id, _)| id == function)
-            .map_or(function, |(_, binary)| binary.as_str())
-    }
+/// The order service's events, onto the local bus: the entries fn-api
+/// would put on EventBridge, routed by the template's rules.
+struct BusPublisher {
+    bus: Arc<Bus>,
 }
 
 #[async_trait]
-impl EventPublisher for LocalBus {
+impl EventPublisher for BusPublisher {
     async fn publish(&self, events: &[OrderEvent]) -> Result<(), PublishError> {
         for event in events {
-            let envelope = self.envelope(event);
-            let mut routed = false;
-            for (rule, pattern, targets) in &self.rules {
-                if pattern.matches(&envelope).is_err() {
-                    continue;
-                }
-                for target in targets {
-                    routed = true;
-                    let binary = self.binary(target).to_owned();
-                    let Some(consumer) = self
-                        .consumer
-                        .get()
-                        .cloned()
-                        .filter(|_| binary == "fn-events")
-                    else {
-                        tracing::warn!(
-                            rule,
-                            target,
-                            "event matched, but {binary} does not run locally"
-                        );
-                        continue;
-                    };
-                    let envelope = envelope.clone();
-                    let rule = rule.clone();
-                    let order = event.order_id.to_string();
-                    let kind = event.kind;
-                    // Delivery is asynchronous, as on a real bus.
-                    tokio::spawn(async move {
-                        let started = Instant::now();
-                        let result = consumer.handle_invocation(envelope).await;
-                        let verdict = match &result {
-                            Ok(reply) => reply["outcome"].as_str().unwrap_or("handled").to_owned(),
-                            Err(e) => format!("failed: {e}"),
-                        };
-                        tracing::info!(
-                            "event {kind} {order} -> {rule} -> {binary}: {verdict} ({:.1} ms)",
-                            started.elapsed().as_secs_f64() * 1000.0
-                        );
-                    });
-                }
-            }
-            if !routed {
-                tracing::info!("event {} {}: no rule matched", event.kind, event.order_id);
-            }
+            let detail = serde_json::to_value(OrderEventDetail::from(event)).map_err(|e| {
+                PublishError::Unavailable(format!("cannot write the event detail: {e}").into())
+            })?;
+            let envelope = self
+                .bus
+                .envelope(DETAIL_SOURCE, event.kind.as_str(), detail, json!([]));
+            self.bus.route(envelope);
         }
         Ok(())
     }
@@ -268,9 +252,33 @@ fn fresh_id() -> String {
     id.as_str()[4..].to_ascii_lowercase()
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     use domain::Clock as _;
     adapters_system::SystemClock.now().to_rfc3339()
+}
+
+/// Creates `table` at `endpoint` when it is missing, with the orders
+/// table's definition (`adapters_dynamo::create_table`, which a test
+/// holds equal to the template's table).
+async fn ensure_table(endpoint: &str, table: &str) -> Result<(), LocalError> {
+    let client = testkit::dynamodb::client_for(endpoint);
+    let exists = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        adapters_dynamo::create_table(&client, table)
+            .await
+            .map_err(|e| {
+                LocalError::Setup(format!(
+                    "cannot create table {table} at {endpoint}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                ))
+            })?;
+    }
+    Ok(())
 }
 
 /// Keeps a started DynamoDB Local alive as long as the server.
@@ -316,37 +324,29 @@ pub async fn dynamodb_endpoint(
             (local.endpoint().to_owned(), StoreGuard::DynamoDb(local))
         }
     };
-    let client = testkit::dynamodb::client_for(&endpoint);
-    let exists = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok();
-    if !exists {
-        adapters_dynamo::create_table(&client, table)
-            .await
-            .map_err(|e| {
-                LocalError::Setup(format!(
-                    "cannot create table {table} at {endpoint}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                ))
-            })?;
-    }
+    ensure_table(&endpoint, table).await?;
     Ok((endpoint, StoreHold(guard)))
 }
 
+/// The in-process functions' repository, what keeps its store alive, a
+/// description, and the DynamoDB endpoint the processes get (none for the
+/// in-memory store). The template's `tables` are created when missing.
 async fn repository(
     options: &LocalOptions,
-) -> Result<(Arc<dyn OrderRepository>, StoreGuard, String), LocalError> {
+    tables: &[String],
+) -> Result<(Arc<dyn OrderRepository>, StoreGuard, String, Option<String>), LocalError> {
     if options.store == Store::Memory {
         return Ok((
             Arc::new(adapters_memory::InMemoryOrderRepository::new()),
             StoreGuard::None,
             "memory".to_owned(),
+            None,
         ));
     }
     let (endpoint, StoreHold(guard)) = dynamodb_endpoint(&options.store, &options.table).await?;
+    for table in tables.iter().filter(|t| **t != options.table) {
+        ensure_table(&endpoint, table).await?;
+    }
     // The function's own timeouts and retries, so that a DynamoDB that does
     // not answer gives what fn-api would give: a 503 within its timeout.
     let client = aws_sdk_dynamodb::Client::from_conf(
@@ -365,16 +365,19 @@ async fn repository(
         )),
         guard,
         description,
+        Some(endpoint),
     ))
 }
 
-/// A running local API.
+/// A running local cloud.
 #[derive(Debug)]
 pub struct LocalServer {
     address: SocketAddr,
+    lambda_address: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
     published: Arc<PublishedEvents>,
+    bus: Arc<Bus>,
 }
 
 impl LocalServer {
@@ -392,76 +395,126 @@ impl LocalServer {
         format!("http://{}", self.address)
     }
 
-    /// Stops accepting, lets requests in flight finish, then returns.
+    /// The control port's URL, when it listens.
+    pub fn lambda_url(&self) -> Option<String> {
+        self.lambda_address.map(|a| format!("http://{a}"))
+    }
+
+    /// What async invocations left on the dead-letter list.
+    pub fn dead_letters(&self) -> Vec<Value> {
+        self.bus.dead_letters()
+    }
+
+    /// Stops accepting, lets requests in flight finish, stops the
+    /// functions' processes, then returns.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.done.await;
     }
 }
 
+async fn bind(host: &str, port: u16) -> Result<TcpListener, LocalError> {
+    match TcpListener::bind((host, port)).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(LocalError::PortInUse {
+            host: host.to_owned(),
+            port,
+        }),
+        Err(source) => Err(LocalError::Listen {
+            host: host.to_owned(),
+            port,
+            source,
+        }),
+    }
+}
+
+/// Builds the binaries of the functions that run as processes, with the
+/// cargo that runs the toolkit (`CARGO`), in one call.
+async fn build_binaries(binaries: &[String]) -> Result<(), LocalError> {
+    if binaries.is_empty() {
+        return Ok(());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = tokio::process::Command::new(&cargo);
+    command.args(["build", "--workspace"]);
+    for binary in binaries {
+        command.args(["--bin", binary]);
+    }
+    tracing::info!(
+        "building {}: {cargo} build --workspace --bin {}",
+        binaries.join(", "),
+        binaries.join(" --bin ")
+    );
+    let status = command
+        .stdin(std::process::Stdio::null())
+        .status()
+        .await
+        .map_err(|e| LocalError::Setup(format!("cannot run {cargo}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(LocalError::Setup(format!(
+            "cargo build of {} failed ({status}); the compiler's message is above",
+            binaries.join(", ")
+        )))
+    }
+}
+
 /// Binds, builds the functions, and serves in the background.
 pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     let template = Template::load(&options.template)?;
-    let api_routes = template.api_routes();
-    let routes: Vec<Route> = api_routes
-        .iter()
-        .map(
-            |ApiRoute {
-                 method,
-                 path,
-                 function,
-             }| Route {
-                method: method.clone(),
-                template: path.clone(),
-                function: template
-                    .function_binary(function)
-                    .unwrap_or_else(|| function.clone()),
-            },
-        )
-        .collect();
-    let mut rules = Vec::new();
-    for (name, pattern, targets) in template.routed_rules()? {
-        let pattern =
-            Pattern::parse(&pattern).map_err(|e| LocalError::Setup(format!("rule {name}: {e}")))?;
-        rules.push((name, pattern, targets));
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
+    let mut overrides = options.parameter_overrides.clone();
+    if template.document()["Parameters"].get("Stage").is_some() {
+        overrides
+            .entry("Stage".to_owned())
+            .or_insert_with(|| options.stage.clone());
     }
-    let binaries: Vec<(String, String)> = rules
-        .iter()
-        .flat_map(|(_, _, targets)| targets.iter())
-        .chain(template.schedules().iter().map(|(f, _)| f))
-        .filter_map(|id| template.function_binary(id).map(|b| (id.clone(), b)))
-        .collect();
-    let listener = match TcpListener::bind((options.host.as_str(), options.port)).await {
-        Ok(listener) => listener,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            return Err(LocalError::PortInUse {
-                host: options.host.clone(),
-                port: options.port,
-            });
-        }
-        Err(source) => {
-            return Err(LocalError::Listen {
-                host: options.host.clone(),
-                port: options.port,
-                source,
-            });
-        }
+    let model = crate::model::load(
+        &template,
+        &crate::model::Context {
+            region: region.clone(),
+            stack: "local".to_owned(),
+            overrides,
+            table: Some(options.table.clone()),
+        },
+    )?;
+    let env_file = match &options.env_vars {
+        Some(path) => crate::env_vars::load(path, &model.functions)?,
+        None => crate::env_vars::EnvVars::default(),
     };
+    let listener = bind(&options.host, options.port).await?;
     let address = listener
         .local_addr()
         .map_err(|e| LocalError::Setup(e.to_string()))?;
-    let (repo, guard, store_text) = repository(&options).await?;
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
-    let bus = Arc::new(LocalBus {
-        rules,
-        binaries,
-        consumer: OnceLock::new(),
-        region: region.clone(),
-    });
+    let control_listener = match options.lambda_port {
+        Some(port) => Some(bind(&options.host, port).await?),
+        None => None,
+    };
+    let lambda_address = control_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()
+        .map_err(|e| LocalError::Setup(e.to_string()))?;
+    if options.binaries && options.store == Store::Memory {
+        return Err(LocalError::Setup(
+            "--binaries runs every function as a process, and a process cannot reach the in-memory store: add --dynamodb local or --dynamodb URL".to_owned(),
+        ));
+    }
+    let (repo, guard, store_text, endpoint) = repository(&options, &model.tables).await?;
+    let bus = Arc::new(
+        Bus::new(
+            &model.rules,
+            &region,
+            model.buses.clone(),
+            options.retry_delays.clone(),
+        )
+        .map_err(|e| LocalError::Setup(format!("a rule's pattern: {e}")))?,
+    );
     let published = Arc::new(PublishedEvents::default());
     let (publisher, events_text): (Arc<dyn EventPublisher>, String) = match &options.events {
         Events::Local => (
-            bus.clone(),
+            Arc::new(BusPublisher { bus: bus.clone() }),
             "events through the template's rules".to_owned(),
         ),
         Events::EventBridge { endpoint, bus } => (
@@ -483,12 +536,93 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         Arc::new(adapters_system::UlidIdGenerator::new()),
         ServiceConfig::default(),
     );
-    let consumer = Consumer::new(service.clone());
-    let _ = bus.consumer.set(consumer.clone());
-    let functions = Functions {
-        api: Api::new(service),
-        events: consumer,
-    };
+    // Which functions run in-process is the composition root's answer.
+    let handlers: Vec<Option<Arc<dyn app::Handler>>> = model
+        .functions
+        .iter()
+        .map(|spec| {
+            (!options.binaries)
+                .then(|| app::handler(&spec.binary, &service))
+                .flatten()
+        })
+        .collect();
+    let to_build: Vec<String> = model
+        .functions
+        .iter()
+        .zip(&handlers)
+        .filter(|(_, handler)| handler.is_none())
+        .map(|(spec, _)| spec.binary.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if options.build {
+        build_binaries(&to_build).await?;
+    }
+    let mut functions = Vec::new();
+    for (spec, handler) in model.functions.iter().zip(handlers) {
+        let backend = match handler {
+            Some(handler) => Backend::InProcess(handler),
+            None => {
+                let binary = options.binary_dir.join(&spec.binary);
+                if !binary.is_file() {
+                    return Err(LocalError::Setup(format!(
+                        "{}: no binary at {} (cargo build --bin {} makes it)",
+                        spec.id,
+                        binary.display(),
+                        spec.binary
+                    )));
+                }
+                let mut environment = spec.environment.clone();
+                environment.extend(env_file.for_function(spec));
+                if let Some(endpoint) = &endpoint {
+                    environment.insert("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), endpoint.clone());
+                }
+                let bus_endpoint = match &options.events {
+                    Events::EventBridge { endpoint, .. } => Some(endpoint.clone()),
+                    Events::Local => lambda_address.map(|a| format!("http://{a}")),
+                };
+                if let Some(bus_endpoint) = bus_endpoint {
+                    environment.insert("AWS_ENDPOINT_URL_EVENTBRIDGE".to_owned(), bus_endpoint);
+                }
+                Backend::Process(Pool::new(FunctionConfig {
+                    name: spec.name.clone(),
+                    binary,
+                    memory_mb: spec.memory_mb,
+                    timeout: spec.timeout,
+                    region: region.clone(),
+                    environment,
+                    concurrency: options.concurrency,
+                    log_output: LogOutput::Prefixed,
+                    record_put_events: None,
+                }))
+            }
+        };
+        functions.push(LocalFunction::new(spec.clone(), backend));
+    }
+    let functions = Arc::new(Functions::new(functions));
+    bus.attach(functions.clone());
+    let mut routes = Vec::new();
+    for route in &model.routes {
+        let Some(function) = functions.find(&route.function).cloned() else {
+            continue;
+        };
+        if route.kind == ApiKind::Http {
+            tracing::warn!(
+                "{} {} -> {}: an HttpApi route, served with REST (payload 1.0) events",
+                route.method,
+                route.path,
+                route.function
+            );
+        }
+        routes.push(Route {
+            method: route.method.clone(),
+            template: route.path.clone(),
+            function,
+        });
+    }
+    for warning in &model.warnings {
+        tracing::warn!("not emulated: {warning}");
+    }
     let stage_variables: QueryMap = template
         .stage_variables(&options.stage)
         .into_iter()
@@ -498,33 +632,74 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         "Orders API on http://{address} (stage {}; {store_text}; {events_text})",
         options.stage
     );
+    if let Some(control) = lambda_address {
+        tracing::info!("Lambda Invoke API and EventBridge PutEvents on http://{control}");
+    }
+    for function in functions.iter() {
+        tracing::info!(
+            "  function {} ({}): {}",
+            function.spec().id,
+            function.spec().binary,
+            if function.in_process() {
+                "in-process"
+            } else {
+                "its binary, warm processes"
+            }
+        );
+    }
     for route in &routes {
         tracing::info!(
             "  {:<5} {} -> {}",
             route.method,
             route.template,
-            route.function
+            route.function.spec().binary
         );
     }
     let (stop, stopped) = watch::channel(false);
     let context = Arc::new(Context {
         routes,
-        functions,
         stage: options.stage.clone(),
         stage_variables,
     });
-    let schedules: Vec<Duration> = template
-        .schedules()
-        .into_iter()
-        .filter(|(id, _)| template.function_binary(id).as_deref() == Some("fn-events"))
-        .map(|(_, period)| period)
+    let control = control_listener.map(|listener| {
+        (
+            listener,
+            Arc::new(Control {
+                functions: functions.clone(),
+                bus: bus.clone(),
+                region: region.clone(),
+            }),
+        )
+    });
+    let schedules: Vec<(String, Arc<LocalFunction>, Duration)> = model
+        .schedules
+        .iter()
+        .filter_map(|s| {
+            functions
+                .find(&s.function)
+                .map(|f| (s.name.clone(), f.clone(), s.period))
+        })
         .collect();
-    let done = tokio::spawn(serve(listener, context, stopped, schedules, guard));
+    let done = tokio::spawn(serve(
+        listener,
+        control,
+        context,
+        stopped,
+        Running {
+            schedules,
+            bus: bus.clone(),
+            functions,
+            guard,
+            region,
+        },
+    ));
     Ok(LocalServer {
         address,
+        lambda_address,
         stop,
         done,
         published,
+        bus,
     })
 }
 
@@ -558,69 +733,120 @@ fn eventbridge_client(endpoint: &str, region: &str) -> aws_sdk_eventbridge::Clie
 
 struct Context {
     routes: Vec<Route>,
-    functions: Functions,
     stage: String,
     stage_variables: QueryMap,
 }
 
+/// What lives as long as the server: schedules, the bus, the functions'
+/// processes, a started DynamoDB Local.
+struct Running {
+    schedules: Vec<(String, Arc<LocalFunction>, Duration)>,
+    bus: Arc<Bus>,
+    functions: Arc<Functions>,
+    guard: StoreGuard,
+    region: String,
+}
+
+/// Accepts connections on `listener` and serves each with `handle`
+/// until `stopped` changes; returns the connections still open.
+fn accept_loop<H, F>(
+    listener: TcpListener,
+    mut stopped: watch::Receiver<bool>,
+    handle: H,
+) -> tokio::task::JoinHandle<tokio::task::JoinSet<()>>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else {
+                        // Out of descriptors, say: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    let handle = handle.clone();
+                    connections.spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            let reply = handle(request);
+                            async move { Ok::<_, Infallible>(reply.await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        }
+        connections
+    })
+}
+
 async fn serve(
     listener: TcpListener,
+    control: Option<(TcpListener, Arc<Control>)>,
     context: Arc<Context>,
-    mut stopped: watch::Receiver<bool>,
-    schedules: Vec<Duration>,
-    guard: StoreGuard,
+    stopped: watch::Receiver<bool>,
+    running: Running,
 ) {
     let mut tickers = tokio::task::JoinSet::new();
-    for period in schedules {
-        let consumer = context.functions.events.clone();
+    for (name, function, period) in running.schedules {
+        let bus = running.bus.clone();
+        let region = running.region.clone();
         tickers.spawn(async move {
             let mut every = tokio::time::interval(period);
             every.tick().await;
             loop {
                 every.tick().await;
-                let event = json!({
-                    "version": "0", "id": fresh_id(), "detail-type": "Scheduled Event",
-                    "source": "aws.events", "account": ACCOUNT, "time": now_rfc3339(),
-                    "region": "us-east-1", "resources": [], "detail": {}
-                });
-                match consumer.handle_invocation(event).await {
-                    Ok(reply) => tracing::info!(
-                        "schedule -> fn-events: {}",
-                        reply["outcome"].as_str().unwrap_or("handled")
-                    ),
-                    Err(e) => tracing::warn!("schedule -> fn-events failed: {e}"),
-                }
+                let mut event = bus.envelope(
+                    "aws.events",
+                    "Scheduled Event",
+                    json!({}),
+                    json!([format!("arn:aws:events:{region}:{ACCOUNT}:rule/{name}")]),
+                );
+                event["region"] = json!(region);
+                bus.invoke_async(function.clone(), event, format!("schedule {name}"));
             }
         });
     }
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let context = context.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let context = context.clone();
-                        async move { Ok::<_, Infallible>(handle(&context, request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        }
+    let api = accept_loop(listener, stopped.clone(), move |request| {
+        let context = context.clone();
+        async move { handle(&context, request).await }
+    });
+    let control = control.map(|(listener, control)| {
+        accept_loop(listener, stopped.clone(), move |request| {
+            let control = control.clone();
+            async move { control.handle(request).await }
+        })
+    });
+    let mut open = Vec::new();
+    if let Ok(connections) = api.await {
+        open.push(connections);
+    }
+    if let Some(Ok(connections)) = match control {
+        Some(control) => Some(control.await),
+        None => None,
+    } {
+        open.push(connections);
     }
     tickers.abort_all();
     // Requests in flight get a moment to finish; idle keep-alive
     // connections do not hold the shutdown up.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while connections.join_next().await.is_some() {}
+        for connections in &mut open {
+            while connections.join_next().await.is_some() {}
+        }
     })
     .await;
-    connections.abort_all();
-    drop(guard);
+    for connections in &mut open {
+        connections.abort_all();
+    }
+    running.functions.clear();
+    drop(running.guard);
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -740,12 +966,34 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
     };
     let request_id = fresh_id();
     let event = proxy_event(context, route, &params, &parts, &body, &request_id);
-    match route.function.as_str() {
-        "fn-api" => match context.functions.api.handle_event(event, &request_id).await {
-            Ok(reply) => proxy_response(reply),
-            Err(e) => bad_gateway(&e.to_string()),
+    let function = &route.function;
+    let invoked = tokio::time::timeout(
+        INTEGRATION_TIMEOUT,
+        function.invoke(Bytes::from(event.to_string()), false),
+    )
+    .await;
+    match invoked {
+        Ok(Ok(invocation)) => match invocation.answer {
+            Answer::Response(reply) => proxy_response(reply),
+            failed => bad_gateway(&format!(
+                "{}: {}",
+                function.spec().id,
+                failed.payload(&invocation.request_id)
+            )),
         },
-        other => bad_gateway(&format!("{other} does not run in-process")),
+        Ok(Err(e)) => bad_gateway(&format!("{}: {e}", function.spec().id)),
+        Err(_) => {
+            tracing::error!(
+                "integration timed out: {} did not answer within {} s",
+                function.spec().id,
+                INTEGRATION_TIMEOUT.as_secs()
+            );
+            text(
+                StatusCode::GATEWAY_TIMEOUT,
+                "application/json",
+                r#"{"message": "Endpoint request timed out"}"#.to_owned(),
+            )
+        }
     }
 }
 
@@ -841,51 +1089,103 @@ fn proxy_response(reply: Value) -> Response<Full<Bytes>> {
 }
 
 pub const USAGE: &str = "\
-local: the API on this machine, routed as API Gateway routes infra/template.yaml
+local: the local cloud: every function of infra/template.yaml, the API
+routed as API Gateway routes it, the rules, the schedules, and the Lambda
+and EventBridge APIs
 
 Usage:
   local [--port 3000] [--host 127.0.0.1] [--stage dev]
         [--dynamodb memory|local|URL] [--table local-orders] [--template FILE]
+        [--binaries] [--lambda-port 3001|off] [--concurrency 10]
+        [--parameter-overrides KEY=VALUE]... [--env-vars FILE]
+        [--retry-delays 1,2] [--no-build]
         [--eventbridge URL [--event-bus orders-bus]]
 
-  --port      the port to listen on (default 3000; 0 picks a free one)
+  --port      the API's port (default 3000; 0 picks a free one)
   --host      the address to listen on (default 127.0.0.1)
-  --stage     the stage whose variables the events carry (default dev)
+  --stage     the stage: the template's Stage parameter and the stage
+              variables the events carry (default dev)
   --dynamodb  memory (default): in memory, nothing to install;
               local: DynamoDB Local, found or started (DYNAMODB_ENDPOINT,
               Docker, or Java with the jar under target/dynamodb-local);
               URL: a running DynamoDB endpoint
-  --table     the table for local and URL stores (created when missing)
+  --table     the local name of the template's table (created when
+              missing) for local and URL stores
   --template  the SAM template (default: infra/template.yaml)
-  --eventbridge  publish events to this EventBridge endpoint (moto, say)
-              on the bus --event-bus names, as fn-api does, instead of
-              routing them through the template's rules to fn-events here
+  --binaries  run every function as its binary in warm processes (needs
+              --dynamodb local or URL); without it, functions whose binary
+              the composition root (crate app) composes run in-process and
+              the others as their binaries
+  --lambda-port  the control port: Lambda Invoke API
+              (POST /2015-03-31/functions/NAME/invocations) and EventBridge
+              PutEvents, for the AWS CLI and SDKs with --endpoint-url;
+              GET /dead-letters lists failed async events (default 3001;
+              0 picks a free one; off: none)
+  --concurrency  processes per function at most (default 10)
+  --parameter-overrides  a template parameter's value (repeatable, or
+              several KEY=VALUE in one argument)
+  --env-vars  SAM's env file ({\"Parameters\": {...}, \"LogicalId\": {...}});
+              a variable the template does not declare is an error
+  --retry-delays  seconds between the attempts of an async invocation
+              (default 1,2; Lambda waits about 60 and 120)
+  --no-build  do not run cargo build for the function binaries
+  --eventbridge  publish the in-process functions' events to this
+              EventBridge endpoint (moto, say) on the bus --event-bus
+              names, instead of the template's rules here
 
 Undeclared routes get 403 {\"message\":\"Missing Authentication Token\"}, as from
-API Gateway. Ctrl-C stops the server.
+API Gateway. Ctrl-C stops the server and every function process.
 ";
+
+fn parse_overrides(value: &str, into: &mut BTreeMap<String, String>) -> Result<(), String> {
+    for pair in value.split_whitespace() {
+        match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                into.insert(k.to_owned(), v.trim_matches('"').to_owned());
+            }
+            _ => {
+                return Err(format!(
+                    "--parameter-overrides takes KEY=VALUE, not {pair:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_delays(value: &str) -> Result<Vec<Duration>, String> {
+    value
+        .split(',')
+        .map(|part| match part.trim().parse::<f64>() {
+            Ok(s) if (0.0..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            _ => Err(format!(
+                "--retry-delays takes seconds (0 to 3600) separated by commas, not {value:?}"
+            )),
+        })
+        .collect()
+}
 
 /// Reads `local`'s flags; `root` locates the default template.
 pub fn parse_options(
     args: &[String],
     root: &std::path::Path,
 ) -> Result<Option<LocalOptions>, String> {
-    let mut options = LocalOptions {
-        host: "127.0.0.1".to_owned(),
-        port: 3000,
-        stage: "dev".to_owned(),
-        store: Store::Memory,
-        template: root.join("infra/template.yaml"),
-        table: "local-orders".to_owned(),
-        events: Events::Local,
-        record_events: false,
-    };
+    let mut options = LocalOptions::new(root);
     let mut eventbridge = None;
     let mut event_bus = "orders-bus".to_owned();
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--binaries" => {
+                options.binaries = true;
+                continue;
+            }
+            "--no-build" => {
+                options.build = false;
+                continue;
+            }
+            _ => {}
         }
         let value = rest
             .next()
@@ -897,6 +1197,30 @@ pub fn parse_options(
                     .parse()
                     .map_err(|_| format!("--port takes a number from 0 to 65535, not {value:?}"))?;
             }
+            "--lambda-port" => {
+                options.lambda_port = if value == "off" {
+                    None
+                } else {
+                    Some(value.parse().map_err(|_| {
+                        format!(
+                            "--lambda-port takes a number from 0 to 65535 or off, not {value:?}"
+                        )
+                    })?)
+                };
+            }
+            "--concurrency" => {
+                options.concurrency = match value.parse() {
+                    Ok(n @ 1..=1000) => n,
+                    _ => {
+                        return Err(format!(
+                            "--concurrency takes a number from 1 to 1000, not {value:?}"
+                        ));
+                    }
+                };
+            }
+            "--parameter-overrides" => parse_overrides(&value, &mut options.parameter_overrides)?,
+            "--env-vars" => options.env_vars = Some(PathBuf::from(value)),
+            "--retry-delays" => options.retry_delays = parse_delays(&value)?,
             "--host" => options.host = value,
             "--stage" => {
                 if value.is_empty()

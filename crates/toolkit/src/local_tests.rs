@@ -2,7 +2,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -11,14 +14,10 @@ use super::*;
 
 fn options(port: u16) -> LocalOptions {
     LocalOptions {
-        host: "127.0.0.1".to_owned(),
         port,
-        stage: "dev".to_owned(),
-        store: Store::Memory,
-        template: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"),
-        table: "local-orders".to_owned(),
-        events: Events::Local,
+        lambda_port: None,
         record_events: true,
+        ..LocalOptions::new(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
     }
 }
 
@@ -49,33 +48,8 @@ async fn call(
     body: &[u8],
     content_type: &str,
 ) -> Reply {
-    let address = server.address();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let body = body.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(address).expect("connect");
-        stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(&body).expect("write body");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read");
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        Reply {
-            status,
-            headers: head.to_owned(),
-            body: body.to_owned(),
-        }
-    })
-    .await
-    .expect("request thread")
+    let headers = format!("Content-Type: {content_type}\r\n");
+    call_to(server.address(), method, path, &headers, body).await
 }
 
 const ORDER: &[u8] = br#"{"customerId":"CUST-001","items":[{"productId":"PROD-A","quantity":2}]}"#;
@@ -341,4 +315,244 @@ async fn logs_at_info_carry_no_request_bodies() {
         !logs.contains(marker),
         "a request body reached the logs:\n{logs}"
     );
+}
+
+/// `infra/template.yaml` with the resources of `fixtures/echo-function.yaml`
+/// added: a third function, `fixture-echo`, with a route and a rule.
+fn template_with_echo() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let template =
+        std::fs::read_to_string(root.join("../../infra/template.yaml")).expect("template");
+    let extra = std::fs::read_to_string(root.join("fixtures/echo-function.yaml")).expect("fixture");
+    let (resources, outputs) = template
+        .split_once("\nOutputs:")
+        .expect("an Outputs section");
+    let path = std::env::temp_dir().join(format!(
+        "template-with-echo-{}.yaml",
+        crate::runtime::request_id()
+    ));
+    std::fs::write(&path, format!("{resources}\n{extra}\nOutputs:{outputs}")).expect("write");
+    path
+}
+
+/// A raw request to `address` with extra header lines (each ending in
+/// CRLF), `Connection: close`; blocking, on a thread.
+async fn call_to(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> Reply {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let body = body.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream.write_all(head.as_bytes()).expect("write head");
+        stream.write_all(&body).expect("write body");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read");
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        Reply {
+            status,
+            headers: head.to_owned(),
+            body: body.to_owned(),
+        }
+    })
+    .await
+    .expect("request thread")
+}
+
+fn control_address(server: &LocalServer) -> std::net::SocketAddr {
+    server
+        .lambda_url()
+        .and_then(|u| u.trim_start_matches("http://").parse().ok())
+        .expect("a control port")
+}
+
+/// The issue's first proof: a function the toolkit has never heard of,
+/// added as a crate and a template resource, runs by route, by rule and by
+/// the Invoke API, as its own binary; fn-api still runs in-process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_added_only_to_the_template_runs_by_route_rule_and_invoke() {
+    let server = start(LocalOptions {
+        template: template_with_echo(),
+        lambda_port: Some(0),
+        retry_delays: vec![Duration::from_millis(20)],
+        ..options(0)
+    })
+    .await
+    .expect("started");
+    let echoed = call(&server, "GET", "/echo/hello", b"", "text/plain").await;
+    assert_eq!(echoed.status, 200, "{}", echoed.body);
+    assert_eq!(
+        echoed.json(),
+        serde_json::json!({"function": "EchoFunction", "path": "/echo/hello", "word": "hello", "greeting": "hello from dev"})
+    );
+    let created = call(&server, "POST", "/orders", ORDER, "application/json").await;
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    // Lambda Invoke API, RequestResponse, with the log tail.
+    let control = control_address(&server);
+    let invoked = call_to(
+        control,
+        "POST",
+        "/2015-03-31/functions/EchoFunction/invocations",
+        "X-Amz-Log-Type: Tail\r\n",
+        br#"{"ping": 1}"#,
+    )
+    .await;
+    assert_eq!(invoked.status, 200, "{}", invoked.body);
+    assert_eq!(invoked.json()["outcome"], "echoed");
+    assert_eq!(invoked.header("x-amz-function-error"), None);
+    let tail = invoked.header("x-amz-log-result").expect("a log tail");
+    let tail = String::from_utf8(STANDARD.decode(tail).expect("base64")).expect("utf-8");
+    assert!(tail.contains("REPORT RequestId: "), "{tail}");
+
+    // PutEvents routes through EchoRule; the fixture fails on request, so
+    // Lambda's two retries run, then the event is a dead letter.
+    let put = call_to(
+        control,
+        "POST",
+        "/",
+        "X-Amz-Target: AWSEvents.PutEvents\r\nContent-Type: application/x-amz-json-1.1\r\n",
+        br#"{"Entries":[{"Source":"fixture.echo","DetailType":"Echo","Detail":"{\"fail\":true}","EventBusName":"dev-orders"}]}"#,
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.json()["FailedEntryCount"], 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.dead_letters().is_empty() {
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let letters = call_to(control, "GET", "/dead-letters", "", b"")
+        .await
+        .json();
+    let record = &letters[0];
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestPayload"]["source"], "fixture.echo");
+    assert_eq!(
+        record["destination"],
+        "arn:aws:sqs:us-east-1:123456789012:EchoFailures"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_port_answers_as_lambdas_invoke_api() {
+    let server = start(LocalOptions {
+        lambda_port: Some(0),
+        ..options(0)
+    })
+    .await
+    .expect("started");
+    let control = control_address(&server);
+    let check = |reply: &Reply, status: u16, error_type: Option<&str>| {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert_eq!(
+            reply.header("x-amzn-errortype").as_deref(),
+            error_type,
+            "{}",
+            reply.body
+        );
+    };
+    // Unknown function -> 404 ResourceNotFoundException (API_Invoke).
+    let missing = call_to(
+        control,
+        "POST",
+        "/2015-03-31/functions/Nope/invocations",
+        "",
+        b"{}",
+    )
+    .await;
+    check(&missing, 404, Some("ResourceNotFoundException"));
+    assert_eq!(
+        missing.json()["Message"],
+        "Function not found: arn:aws:lambda:us-east-1:123456789012:function:Nope"
+    );
+    // Non-JSON body -> 400 InvalidRequestContentException.
+    let id = "ApiFunction";
+    let bad = call_to(
+        control,
+        "POST",
+        &format!("/2015-03-31/functions/{id}/invocations"),
+        "",
+        b"{not json",
+    )
+    .await;
+    check(&bad, 400, Some("InvalidRequestContentException"));
+    // DryRun -> 204; Event -> 202 with an empty body.
+    let dry = call_to(
+        control,
+        "POST",
+        &format!("/2015-03-31/functions/{id}/invocations"),
+        "X-Amz-Invocation-Type: DryRun\r\n",
+        b"{}",
+    )
+    .await;
+    check(&dry, 204, None);
+    let event = call_to(
+        control,
+        "POST",
+        &format!("/2015-03-31/functions/{id}/invocations"),
+        "X-Amz-Invocation-Type: Event\r\n",
+        b"{}",
+    )
+    .await;
+    check(&event, 202, None);
+    assert!(event.body.is_empty());
+    // A function error -> 200 with X-Amz-Function-Error: Unhandled.
+    let failed = call_to(
+        control,
+        "POST",
+        &format!("/2015-03-31/functions/{id}/invocations"),
+        "",
+        b"[1,2]",
+    )
+    .await;
+    check(&failed, 200, None);
+    assert_eq!(
+        failed.header("x-amz-function-error").as_deref(),
+        Some("Unhandled")
+    );
+    // A proxy event, by ARN (URL-encoded, as SDKs send it) -> the 201.
+    let event = serde_json::json!({
+        "resource": "/orders", "path": "/orders", "httpMethod": "POST",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"requestId": "r1", "stage": "dev", "resourcePath": "/orders", "httpMethod": "POST"},
+        "body": std::str::from_utf8(ORDER).unwrap(), "isBase64Encoded": false
+    });
+    let placed = call_to(
+        control,
+        "POST",
+        "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3AApiFunction/invocations",
+        "",
+        event.to_string().as_bytes(),
+    )
+    .await;
+    check(&placed, 200, None);
+    assert_eq!(placed.json()["statusCode"], 201, "{}", placed.body);
+    // Over 6 MB -> 413 RequestTooLargeException.
+    let big = vec![b' '; crate::runtime::MAX_REQUEST_BYTES + 1];
+    let large = call_to(
+        control,
+        "POST",
+        &format!("/2015-03-31/functions/{id}/invocations"),
+        "",
+        &big,
+    )
+    .await;
+    check(&large, 413, Some("RequestTooLargeException"));
+    server.stop().await;
 }

@@ -29,6 +29,8 @@ pub enum TemplateError {
     NoPattern { name: String },
     #[error("rule {name}'s pattern cannot be read: {reason}")]
     BadPattern { name: String, reason: String },
+    #[error("parameter {name}: {reason}")]
+    BadParameter { name: String, reason: String },
 }
 
 /// A loaded template.
@@ -68,6 +70,11 @@ impl Template {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The whole document, as YAML.
+    pub fn document(&self) -> &Value {
+        &self.document
     }
 
     /// Every resource, by logical id, as YAML.
@@ -286,7 +293,7 @@ fn resolve_scalar(value: &Value, stage: &str) -> String {
 }
 
 /// The resource of `!GetAtt Name.Arn` (or `Fn::GetAtt: [Name, Arn]`).
-fn getatt_resource(value: &Value) -> Option<String> {
+pub(crate) fn getatt_resource(value: &Value) -> Option<String> {
     match value {
         Value::Tagged(tagged) if tagged.tag == "GetAtt" => match &tagged.value {
             Value::String(s) => s.split('.').next().map(str::to_owned),

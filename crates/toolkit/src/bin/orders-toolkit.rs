@@ -246,16 +246,17 @@ fn invoke(args: &[String]) -> ExitCode {
         let mut worst = 0;
         for _ in 0..runs {
             match toolkit::invoke::invoke(options.clone()).await {
-                Ok(invocation) => {
-                    for put in &invocation.events_put {
+                // The function's log, START, END and REPORT went to
+                // standard error as it ran.
+                Ok((invocation, events_put)) => {
+                    for put in &events_put {
                         let _ = writeln!(std::io::stderr(), "event put on the bus: {put}");
                     }
                     let (shown, code) = toolkit::invoke::shown(&invocation);
                     let _ = writeln!(std::io::stdout(), "{shown}");
-                    let _ = writeln!(std::io::stderr(), "{}", invocation.report());
                     worst = worst.max(code);
                 }
-                Err(e) => return fail(&e, ""),
+                Err(e) => return fail(&e.to_string(), ""),
             }
         }
         ExitCode::from(worst)

@@ -1,0 +1,227 @@
+//! `app`: the composition root. It builds what each function binary runs
+//! (configuration from the environment, the AWS SDK clients on one HTTPS
+//! client for the process, the adapters, `OrderService`, and the handler:
+//! `adapters_http::Api` or `adapters_eventbridge::Consumer`), and it names
+//! the functions' in-process forms by binary name, so the local cloud asks
+//! for them here instead of knowing them itself.
+//!
+//! Invariant: this is the one place that maps a binary name to the code it
+//! runs. `fn-*` mains call [`run`] with their own name; the toolkit calls
+//! [`handler`] with a service built on other adapters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters_dynamo::DynamoOrderRepository;
+use adapters_eventbridge::{Consumer, EventBridgePublisher};
+use adapters_http::Api;
+use adapters_system::{SystemClock, UlidIdGenerator};
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use domain::{OrderService, ServiceConfig};
+use serde_json::Value;
+
+/// What a handler's failure is: any error, as `lambda_runtime` takes it.
+pub type HandlerError = lambda_runtime::Error;
+
+/// A function's handler: one event in, one response (or error) out, as
+/// the Lambda runtime calls it.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// Handles one invocation. `request_id` is the invocation's id.
+    async fn handle(&self, event: Value, request_id: &str) -> Result<Value, HandlerError>;
+}
+
+#[async_trait]
+impl Handler for Api {
+    async fn handle(&self, event: Value, request_id: &str) -> Result<Value, HandlerError> {
+        self.handle_event(event, request_id)
+            .await
+            .map_err(HandlerError::from)
+    }
+}
+
+#[async_trait]
+impl Handler for Consumer {
+    async fn handle(&self, event: Value, _request_id: &str) -> Result<Value, HandlerError> {
+        self.handle_invocation(event)
+            .await
+            .map_err(HandlerError::from)
+    }
+}
+
+/// The binaries this workspace composes here, each with the handler it
+/// runs on `service`. A binary not listed has no in-process form.
+type Compose = fn(&OrderService) -> Arc<dyn Handler>;
+
+const BINARIES: [(&str, Compose); 2] = [
+    ("fn-api", |service| Arc::new(Api::new(service.clone()))),
+    ("fn-events", |service| {
+        Arc::new(Consumer::new(service.clone()))
+    }),
+];
+
+/// The handler the binary `binary` runs, on `service`; `None` when this
+/// crate does not compose that binary.
+pub fn handler(binary: &str, service: &OrderService) -> Option<Arc<dyn Handler>> {
+    BINARIES
+        .iter()
+        .find(|(name, _)| *name == binary)
+        .map(|(_, build)| build(service))
+}
+
+/// The binaries that have an in-process form.
+pub fn binaries() -> impl Iterator<Item = &'static str> {
+    BINARIES.iter().map(|(name, _)| *name)
+}
+
+/// The configuration a function reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table: String,
+    pub bus: String,
+    /// Open the SDK connections during init (`ORDERS_WARM_UP=off` skips).
+    pub warm_up: bool,
+}
+
+impl Config {
+    /// Reads `TABLE_NAME`, `EVENT_BUS_NAME` and `ORDERS_WARM_UP` through
+    /// `var`; a missing name says which and what it is for.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let need = |name: &str, what: &str| {
+            var(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{name} must name {what}"))
+        };
+        Ok(Self {
+            table: need("TABLE_NAME", "the orders table")?,
+            bus: need("EVENT_BUS_NAME", "the event bus")?,
+            warm_up: var("ORDERS_WARM_UP").as_deref() != Some("off"),
+        })
+    }
+}
+
+/// The order service on DynamoDB and EventBridge, as the functions run it.
+/// Region, credentials and `AWS_ENDPOINT_URL_DYNAMODB` /
+/// `AWS_ENDPOINT_URL_EVENTBRIDGE` come from the SDK's own environment
+/// handling; both clients share one HTTPS client (one connection pool and
+/// one load of the root certificates) and one configuration load.
+pub async fn service(config: &Config) -> OrderService {
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(adapters_system::https_client())
+        .load()
+        .await;
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&shared)
+            .timeout_config(adapters_dynamo::client_timeouts())
+            .retry_config(adapters_dynamo::client_retries())
+            .build(),
+    );
+    let eventbridge = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&shared)
+            .timeout_config(adapters_eventbridge::client_timeouts())
+            .retry_config(adapters_eventbridge::client_retries())
+            .build(),
+    );
+    let repository = DynamoOrderRepository::new(dynamodb, config.table.clone());
+    let publisher = EventBridgePublisher::new(eventbridge, config.bus.clone());
+    // Open both connections (TLS on AWS) during init, not in the first
+    // request. Failures are only logged: the first request retries.
+    if config.warm_up {
+        let within = Duration::from_secs(1);
+        let _ = tokio::join!(repository.warm_up(within), publisher.warm_up(within));
+    }
+    OrderService::new(
+        Arc::new(repository),
+        Arc::new(publisher),
+        Arc::new(SystemClock),
+        Arc::new(UlidIdGenerator::new()),
+        ServiceConfig::default(),
+    )
+}
+
+/// What a function binary's `main` runs: tracing, configuration, the
+/// service, then the runtime loop with `binary`'s handler.
+pub async fn run(binary: &str) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_vars(|name| std::env::var(name).ok())?;
+    let service = service(&config).await;
+    let handler = handler(binary, &service)
+        .ok_or_else(|| format!("the composition root does not compose {binary}"))?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<Value>| {
+            let handler = &handler;
+            async move {
+                handler
+                    .handle(event.payload, &event.context.request_id)
+                    .await
+            }
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn configuration_comes_from_the_environment() {
+        let config =
+            Config::from_vars(vars(&[("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b")])).unwrap();
+        assert_eq!(
+            config,
+            Config {
+                table: "t".into(),
+                bus: "b".into(),
+                warm_up: true
+            }
+        );
+        let off = Config::from_vars(vars(&[
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("ORDERS_WARM_UP", "off"),
+        ]))
+        .unwrap();
+        assert!(!off.warm_up);
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err = Config::from_vars(vars(&[("EVENT_BUS_NAME", "b")])).unwrap_err();
+        assert_eq!(err, "TABLE_NAME must name the orders table");
+        let err =
+            Config::from_vars(vars(&[("TABLE_NAME", ""), ("EVENT_BUS_NAME", "b")])).unwrap_err();
+        assert_eq!(err, "TABLE_NAME must name the orders table");
+        let err = Config::from_vars(vars(&[("TABLE_NAME", "t")])).unwrap_err();
+        assert_eq!(err, "EVENT_BUS_NAME must name the event bus");
+    }
+
+    #[test]
+    fn each_composed_binary_has_a_handler_and_others_have_none() {
+        let service = OrderService::new(
+            Arc::new(domain::MockOrderRepository::new()),
+            Arc::new(domain::MockEventPublisher::new()),
+            Arc::new(SystemClock),
+            Arc::new(UlidIdGenerator::new()),
+            ServiceConfig::default(),
+        );
+        for binary in binaries() {
+            assert!(handler(binary, &service).is_some(), "{binary}");
+        }
+        assert!(handler("fn-unknown", &service).is_none());
+    }
+}

@@ -1,0 +1,40 @@
+//! fixture-echo: a test fixture, not part of the service. A function the
+//! orders template does not declare, which a fixture template adds with an
+//! API route and a rule, to show that the local cloud runs any function
+//! of a template as its binary with no change to the toolkit.
+//!
+//! An API Gateway proxy event gets a 200 naming the function, the path and
+//! the `GREETING` variable; an EventBridge event whose detail has
+//! `"fail": true` fails (to show Lambda's async retries); any other event
+//! is answered `{"outcome":"echoed"}`.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let payload = event.payload;
+    let env = |name: &str| std::env::var(name).unwrap_or_default();
+    if payload.get("httpMethod").is_some() {
+        let body = json!({
+            "function": env("AWS_LAMBDA_FUNCTION_NAME"),
+            "path": payload["path"],
+            "word": payload["pathParameters"]["word"],
+            "greeting": env("GREETING"),
+        });
+        return Ok(json!({
+            "statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "body": body.to_string(),
+        }));
+    }
+    if payload["detail"]["fail"] == json!(true) {
+        eprintln!("event {} asked to fail", payload["id"]);
+        return Err("the event asked the fixture to fail".into());
+    }
+    Ok(json!({"outcome": "echoed", "received": payload}))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::run(service_fn(handle)).await
+}

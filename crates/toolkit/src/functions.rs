@@ -1,0 +1,148 @@
+//! `functions`: every function of the template, each either in-process
+//! (the handler the composition root, crate `app`, builds for its binary)
+//! or as its real binary in a `runtime::Pool`. Both answer an invocation
+//! with the same `runtime::Invocation`, so the gateway, the bus and the
+//! control port do not care which.
+//!
+//! Invariant: no function is named here; which ones run in-process is
+//! `app::handler`'s answer for each binary of the template.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+use crate::model::FunctionSpec;
+use crate::runtime::{Answer, Invocation, Pool, RuntimeError};
+
+/// How a function runs.
+#[allow(missing_debug_implementations)] // handlers are trait objects
+pub enum Backend {
+    /// In this process, through the handler `app` composes.
+    InProcess(Arc<dyn app::Handler>),
+    /// As its binary, in warm processes.
+    Process(Pool),
+}
+
+/// A function of the template, ready to invoke.
+pub struct LocalFunction {
+    spec: FunctionSpec,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for LocalFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalFunction")
+            .field("id", &self.spec.id)
+            .field("in_process", &self.in_process())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalFunction {
+    pub fn new(spec: FunctionSpec, backend: Backend) -> Self {
+        Self { spec, backend }
+    }
+
+    pub fn spec(&self) -> &FunctionSpec {
+        &self.spec
+    }
+
+    pub fn in_process(&self) -> bool {
+        matches!(self.backend, Backend::InProcess(_))
+    }
+
+    /// Stops the function's idle processes (none in-process).
+    pub fn clear(&self) {
+        if let Backend::Process(pool) = &self.backend {
+            pool.clear();
+        }
+    }
+
+    /// One invocation with `event` (the raw payload). `whole_log` waits for
+    /// the last log lines, for `Tail`.
+    pub async fn invoke(&self, event: Bytes, whole_log: bool) -> Result<Invocation, RuntimeError> {
+        match &self.backend {
+            Backend::Process(pool) => pool.invoke_with(event, None, whole_log).await,
+            Backend::InProcess(handler) => {
+                Ok(self.invoke_in_process(handler.as_ref(), &event).await)
+            }
+        }
+    }
+
+    async fn invoke_in_process(&self, handler: &dyn app::Handler, event: &[u8]) -> Invocation {
+        let request_id = crate::runtime::request_id();
+        let started = Instant::now();
+        let answer = match serde_json::from_slice::<Value>(event) {
+            // The Rust runtime fails an invocation whose event does not
+            // deserialize, as a function error.
+            Err(e) => Answer::FunctionError(json!({
+                "errorType": "&lambda_runtime::deserializer::DeserializeError",
+                "errorMessage": format!("failed to deserialize the incoming data into the function's payload type: {e}"),
+            })),
+            Ok(event) => {
+                match tokio::time::timeout(self.spec.timeout, handler.handle(event, &request_id))
+                    .await
+                {
+                    Ok(Ok(reply)) => Answer::Response(reply),
+                    Ok(Err(e)) => Answer::FunctionError(json!({
+                        "errorType": "Unhandled",
+                        "errorMessage": e.to_string(),
+                    })),
+                    Err(_) => Answer::TimedOut(self.spec.timeout),
+                }
+            }
+        };
+        let duration = started.elapsed();
+        let mut invocation = Invocation {
+            request_id,
+            answer,
+            init: None,
+            duration,
+            memory_size_mb: self.spec.memory_mb,
+            max_memory_used_mb: None,
+            log: String::new(),
+        };
+        invocation.log = format!(
+            "START RequestId: {0} Version: $LATEST\nEND RequestId: {0}\n{1}\n",
+            invocation.request_id,
+            invocation.report()
+        );
+        invocation
+    }
+}
+
+/// Every function the local cloud runs.
+#[derive(Debug, Default)]
+pub struct Functions {
+    list: Vec<Arc<LocalFunction>>,
+}
+
+impl Functions {
+    pub fn new(list: Vec<LocalFunction>) -> Self {
+        Self {
+            list: list.into_iter().map(Arc::new).collect(),
+        }
+    }
+
+    /// The function `name` names: logical id, binary, function name or ARN.
+    pub fn find(&self, name: &str) -> Option<&Arc<LocalFunction>> {
+        self.list.iter().find(|f| f.spec.is_named(name))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<LocalFunction>> {
+        self.list.iter()
+    }
+
+    /// Stops every idle process.
+    pub fn clear(&self) {
+        for function in &self.list {
+            function.clear();
+        }
+    }
+}
+
+/// How long the gateway waits for a function: API Gateway's integration
+/// timeout (29 s by default, services-apigateway-errors).
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);

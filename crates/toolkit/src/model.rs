@@ -1,0 +1,814 @@
+//! The local cloud's model of the SAM template: every
+//! `AWS::Serverless::Function` with what Lambda would give it (binary,
+//! memory, timeout, environment with intrinsic functions resolved to local
+//! values, async invocation settings), the API routes, the EventBridge
+//! rules with their function targets, and the schedules.
+//!
+//! Invariant: nothing here names a function of this workspace; the
+//! template is the one list. What the local cloud cannot emulate (an
+//! unresolvable `!If`, an SQS event source, a `cron(...)` schedule) is
+//! named in [`Model::warnings`], never dropped silently.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use crate::template::{Template, TemplateError, getatt_resource, parse_rate};
+
+/// The account id the local cloud uses in ARNs and envelopes.
+pub const ACCOUNT: &str = "123456789012";
+
+/// Lambda's defaults when neither the function nor `Globals` set them.
+const DEFAULT_MEMORY_MB: u64 = 128;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// `MaximumRetryAttempts` (0-2) and `MaximumEventAgeInSeconds`
+/// (60-21,600) when not configured: API_FunctionEventInvokeConfig.
+const DEFAULT_RETRIES: u32 = 2;
+const DEFAULT_EVENT_AGE: Duration = Duration::from_secs(21_600);
+
+/// How a function's asynchronous invocations are retried and where they
+/// go when retries run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncConfig {
+    pub maximum_retry_attempts: u32,
+    pub maximum_event_age: Duration,
+    /// The OnFailure destination's ARN, when the template sets one.
+    pub on_failure: Option<String>,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        Self {
+            maximum_retry_attempts: DEFAULT_RETRIES,
+            maximum_event_age: DEFAULT_EVENT_AGE,
+            on_failure: None,
+        }
+    }
+}
+
+/// One function as the local cloud runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSpec {
+    /// The logical id in the template.
+    pub id: String,
+    /// The function's name: `FunctionName` when set, else the logical id.
+    pub name: String,
+    /// The binary (`Metadata.BuildProperties.Binary`, else the logical id).
+    pub binary: String,
+    pub memory_mb: u64,
+    pub timeout: Duration,
+    /// The template's variables (Globals, then the function's own), resolved.
+    pub environment: BTreeMap<String, String>,
+    pub async_config: AsyncConfig,
+}
+
+impl FunctionSpec {
+    pub fn arn(&self, region: &str) -> String {
+        format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{}", self.name)
+    }
+
+    /// Whether `name` names this function: its logical id, binary,
+    /// function name, or an ARN (full or partial, with or without a
+    /// `:qualifier`) ending in its name.
+    pub fn is_named(&self, name: &str) -> bool {
+        let bare = name
+            .strip_prefix("arn:aws:lambda:")
+            .and_then(|rest| rest.split(":function:").nth(1))
+            .or_else(|| {
+                name.split_once(":function:")
+                    .map(|(_, rest)| rest)
+                    .filter(|_| name.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            })
+            .unwrap_or(name);
+        let bare = bare.split(':').next().unwrap_or(bare);
+        bare == self.id || bare == self.name || bare == self.binary
+    }
+}
+
+/// The kind of API a route belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    /// `Type: Api`: a REST API, payload format 1.0.
+    Rest,
+    /// `Type: HttpApi`: an HTTP API, payload format 2.0.
+    Http,
+}
+
+/// A route: method (upper case, `ANY` for any), path template, function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub kind: ApiKind,
+    pub method: String,
+    pub path: String,
+    pub function: String,
+}
+
+/// An EventBridge rule with a pattern and its function targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub pattern: serde_json::Value,
+    /// Function logical ids.
+    pub targets: Vec<String>,
+}
+
+/// A schedule: every `period`, the function gets a scheduled event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub name: String,
+    pub function: String,
+    pub period: Duration,
+}
+
+/// What the template says, resolved for one stage.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub functions: Vec<FunctionSpec>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+    pub schedules: Vec<Schedule>,
+    /// Tables (`AWS::DynamoDB::Table`) by their resolved names.
+    pub tables: Vec<String>,
+    /// Event buses (`AWS::Events::EventBus`) by their resolved names.
+    pub buses: Vec<String>,
+    /// Constructs the local cloud does not emulate, one line each.
+    pub warnings: Vec<String>,
+}
+
+impl Model {
+    /// The function `name` names (see [`FunctionSpec::is_named`]).
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.is_named(name))
+    }
+}
+
+/// Values for the template's parameters and pseudo parameters.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub region: String,
+    pub stack: String,
+    /// `--parameter-overrides`, over the parameters' defaults.
+    pub overrides: BTreeMap<String, String>,
+    /// The local name of the template's table, when it declares exactly
+    /// one (`--table`): in-process and process functions then share it.
+    pub table: Option<String>,
+}
+
+/// Why a value could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unresolved(String);
+
+struct Resolver<'a> {
+    template: &'a Template,
+    context: &'a Context,
+    parameters: BTreeMap<String, String>,
+}
+
+impl Resolver<'_> {
+    fn resource(&self, id: &str) -> Option<&Value> {
+        self.template
+            .resources_raw()
+            .into_iter()
+            .find(|(name, _)| *name == id)
+            .map(|(_, r)| r)
+    }
+
+    fn pseudo(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "AWS::Region" => self.context.region.clone(),
+            "AWS::AccountId" => ACCOUNT.to_owned(),
+            "AWS::StackName" => self.context.stack.clone(),
+            "AWS::Partition" => "aws".to_owned(),
+            "AWS::URLSuffix" => "amazonaws.com".to_owned(),
+            "AWS::NoValue" => String::new(),
+            _ => return None,
+        })
+    }
+
+    /// `!Ref name`: a parameter's value, a pseudo parameter, or a
+    /// resource's physical name.
+    fn reference(&self, name: &str) -> Result<String, Unresolved> {
+        if let Some(value) = self.parameters.get(name) {
+            return Ok(value.clone());
+        }
+        if let Some(value) = self.pseudo(name) {
+            return Ok(value);
+        }
+        let resource = self
+            .resource(name)
+            .ok_or_else(|| Unresolved(format!("!Ref {name}: no such parameter or resource")))?;
+        self.physical_name(name, resource)
+    }
+
+    /// The name a resource has once deployed: its own name property when
+    /// the template sets one, else the logical id.
+    fn physical_name(&self, id: &str, resource: &Value) -> Result<String, Unresolved> {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        if let (Some(table), "AWS::DynamoDB::Table") = (&self.context.table, kind) {
+            let tables = self
+                .template
+                .resources_raw()
+                .iter()
+                .filter(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+                .count();
+            if tables == 1 {
+                return Ok(table.clone());
+            }
+        }
+        let property = match kind {
+            "AWS::DynamoDB::Table" => "TableName",
+            "AWS::Events::EventBus" | "AWS::Events::Rule" => "Name",
+            "AWS::SQS::Queue" => "QueueName",
+            "AWS::SNS::Topic" => "TopicName",
+            "AWS::Serverless::Function" | "AWS::Lambda::Function" => "FunctionName",
+            "AWS::S3::Bucket" => "BucketName",
+            _ => return Ok(id.to_owned()),
+        };
+        match resource["Properties"].get(property) {
+            Some(value) => self.resolve(value),
+            None => Ok(id.to_owned()),
+        }
+    }
+
+    /// `!GetAtt id.attribute`.
+    fn attribute(&self, id: &str, attribute: &str) -> Result<String, Unresolved> {
+        let unresolved = || Unresolved(format!("!GetAtt {id}.{attribute}"));
+        let resource = self.resource(id).ok_or_else(unresolved)?;
+        let name = self.physical_name(id, resource)?;
+        let (region, account) = (&self.context.region, ACCOUNT);
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        Ok(match (kind, attribute) {
+            ("AWS::DynamoDB::Table", "Arn") => {
+                format!("arn:aws:dynamodb:{region}:{account}:table/{name}")
+            }
+            ("AWS::Events::EventBus", "Name") => name,
+            ("AWS::Events::EventBus", "Arn") => {
+                format!("arn:aws:events:{region}:{account}:event-bus/{name}")
+            }
+            ("AWS::Events::Rule", "Arn") => {
+                format!("arn:aws:events:{region}:{account}:rule/{name}")
+            }
+            ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{region}:{account}:{name}"),
+            ("AWS::SQS::Queue", "QueueName") => name,
+            ("AWS::SQS::Queue", "QueueUrl") => {
+                format!("https://sqs.{region}.amazonaws.com/{account}/{name}")
+            }
+            ("AWS::SNS::Topic", "TopicArn") => format!("arn:aws:sns:{region}:{account}:{name}"),
+            ("AWS::Serverless::Function" | "AWS::Lambda::Function", "Arn") => {
+                format!("arn:aws:lambda:{region}:{account}:function:{name}")
+            }
+            ("AWS::S3::Bucket", "Arn") => format!("arn:aws:s3:::{name}"),
+            _ => return Err(unresolved()),
+        })
+    }
+
+    /// `!Sub` of a string, with extra variables from its list form.
+    fn substitute(
+        &self,
+        text: &str,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<String, Unresolved> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            // `${!Literal}` writes `${Literal}`.
+            if let Some(literal) = after.strip_prefix('!') {
+                out.push_str("${");
+                rest = literal;
+                continue;
+            }
+            let end = after
+                .find('}')
+                .ok_or_else(|| Unresolved(format!("!Sub {text:?}: unclosed ${{")))?;
+            let name = &after[..end];
+            let value = match variables.get(name) {
+                Some(value) => value.clone(),
+                None => match name.split_once('.') {
+                    Some((id, attribute)) if !name.starts_with("AWS::") => {
+                        self.attribute(id, attribute)?
+                    }
+                    _ => self.reference(name)?,
+                },
+            };
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// A value with its intrinsic functions (short or long form) resolved.
+    fn resolve(&self, value: &Value) -> Result<String, Unresolved> {
+        let (function, argument) = match value {
+            Value::String(s) => return Ok(s.clone()),
+            Value::Number(n) => return Ok(n.to_string()),
+            Value::Bool(b) => return Ok(b.to_string()),
+            Value::Tagged(tagged) => (tagged.tag.to_string(), &tagged.value),
+            Value::Mapping(map) if map.len() == 1 => {
+                let Some((Value::String(key), argument)) = map.iter().next() else {
+                    return Err(Unresolved(describe(value)));
+                };
+                let function = key.strip_prefix("Fn::").unwrap_or(key);
+                (format!("!{function}"), argument)
+            }
+            other => return Err(Unresolved(describe(other))),
+        };
+        match (function.as_str(), argument) {
+            ("!Ref", Value::String(name)) => self.reference(name),
+            ("!GetAtt", _) => {
+                let (id, attribute) = match argument {
+                    Value::String(s) => s.split_once('.').unwrap_or((s, "")),
+                    Value::Sequence(parts) => (
+                        parts.first().and_then(Value::as_str).unwrap_or_default(),
+                        parts.get(1).and_then(Value::as_str).unwrap_or_default(),
+                    ),
+                    _ => return Err(Unresolved(describe(value))),
+                };
+                self.attribute(id, attribute)
+            }
+            ("!Sub", Value::String(text)) => self.substitute(text, &BTreeMap::new()),
+            ("!Sub", Value::Sequence(parts)) => {
+                let text = parts
+                    .first()
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Unresolved(describe(value)))?;
+                let mut variables = BTreeMap::new();
+                if let Some(map) = parts.get(1).and_then(Value::as_mapping) {
+                    for (k, v) in map {
+                        if let Some(k) = k.as_str() {
+                            variables.insert(k.to_owned(), self.resolve(v)?);
+                        }
+                    }
+                }
+                self.substitute(text, &variables)
+            }
+            ("!Join", Value::Sequence(parts)) => {
+                let delimiter = parts.first().and_then(Value::as_str).unwrap_or_default();
+                let items = parts
+                    .get(1)
+                    .and_then(Value::as_sequence)
+                    .ok_or_else(|| Unresolved(describe(value)))?;
+                let items: Result<Vec<String>, Unresolved> =
+                    items.iter().map(|item| self.resolve(item)).collect();
+                Ok(items?.join(delimiter))
+            }
+            ("!FindInMap", Value::Sequence(parts)) if parts.len() == 3 => {
+                let keys: Result<Vec<String>, Unresolved> =
+                    parts.iter().map(|part| self.resolve(part)).collect();
+                let keys = keys?;
+                let found = &self.template.document()["Mappings"][&keys[0]][&keys[1]][&keys[2]];
+                if found.is_null() {
+                    return Err(Unresolved(format!(
+                        "!FindInMap [{}, {}, {}]: no such entry",
+                        keys[0], keys[1], keys[2]
+                    )));
+                }
+                self.resolve(found)
+            }
+            _ => Err(Unresolved(describe(value))),
+        }
+    }
+}
+
+/// A short text for a value the resolver cannot take, for a warning.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Tagged(tagged) => format!("{} {}", tagged.tag, one_line(&tagged.value)),
+        other => one_line(other),
+    }
+}
+
+fn one_line(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "?".to_owned())
+}
+
+/// `Properties.Events` event types the local cloud serves.
+const SERVED_EVENTS: [&str; 5] = [
+    "Api",
+    "HttpApi",
+    "Schedule",
+    "EventBridgeRule",
+    "CloudWatchEvent",
+];
+
+/// Reads `template` for the stage and region in `context`.
+pub fn load(template: &Template, context: &Context) -> Result<Model, TemplateError> {
+    let document = template.document();
+    let mut warnings = Vec::new();
+    let mut parameters = BTreeMap::new();
+    if let Some(declared) = document["Parameters"].as_mapping() {
+        for (name, declaration) in declared {
+            let Some(name) = name.as_str() else { continue };
+            let value =
+                context
+                    .overrides
+                    .get(name)
+                    .cloned()
+                    .or_else(|| match &declaration["Default"] {
+                        Value::Null => None,
+                        other => Some(scalar(other)),
+                    });
+            match value {
+                Some(value) => {
+                    if let Some(allowed) = declaration["AllowedValues"].as_sequence()
+                        && !allowed.iter().any(|a| scalar(a) == value)
+                    {
+                        return Err(TemplateError::BadParameter {
+                            name: name.to_owned(),
+                            reason: format!(
+                                "{value:?} is not one of its AllowedValues ({})",
+                                allowed.iter().map(scalar).collect::<Vec<_>>().join(", ")
+                            ),
+                        });
+                    }
+                    parameters.insert(name.to_owned(), value);
+                }
+                None => warnings.push(format!(
+                    "parameter {name} has no Default and no --parameter-overrides value; references to it stay unresolved"
+                )),
+            }
+        }
+    }
+    for name in context.overrides.keys() {
+        if !parameters.contains_key(name) {
+            return Err(TemplateError::BadParameter {
+                name: name.clone(),
+                reason: "the template declares no such parameter".to_owned(),
+            });
+        }
+    }
+    let resolver = Resolver {
+        template,
+        context,
+        parameters,
+    };
+    let globals = &document["Globals"]["Function"];
+    let mut functions = Vec::new();
+    let mut routes = Vec::new();
+    let mut schedules = Vec::new();
+    let mut rules = Vec::new();
+    let mut tables = Vec::new();
+    let mut buses = Vec::new();
+    for (id, resource) in template.resources_raw() {
+        match resource["Type"].as_str().unwrap_or_default() {
+            "AWS::Serverless::Function" => {
+                let properties = &resource["Properties"];
+                functions.push(function_spec(
+                    &resolver,
+                    id,
+                    resource,
+                    globals,
+                    &mut warnings,
+                ));
+                for (event_name, event) in properties["Events"]
+                    .as_mapping()
+                    .into_iter()
+                    .flat_map(|m| m.iter())
+                {
+                    let event_name = event_name.as_str().unwrap_or_default();
+                    read_event(
+                        id,
+                        event_name,
+                        event,
+                        &mut routes,
+                        &mut rules,
+                        &mut schedules,
+                        &mut warnings,
+                    )?;
+                }
+            }
+            "AWS::Lambda::Function" => warnings.push(format!(
+                "{id}: AWS::Lambda::Function is not run locally (only AWS::Serverless::Function with a binary)"
+            )),
+            "AWS::Events::Rule" => {
+                read_rule(template, id, resource, &mut rules, &mut schedules, &mut warnings)?;
+            }
+            "AWS::DynamoDB::Table" => match resolver.physical_name(id, resource) {
+                Ok(name) => tables.push(name),
+                Err(Unresolved(why)) => warnings.push(format!("{id}: table name: {why}")),
+            },
+            "AWS::Events::EventBus" => match resolver.physical_name(id, resource) {
+                Ok(name) => buses.push(name),
+                Err(Unresolved(why)) => warnings.push(format!("{id}: bus name: {why}")),
+            },
+            _ => {}
+        }
+    }
+    apply_invoke_configs(&resolver, template, &mut functions, &mut warnings);
+    routes.sort_by(|a, b| {
+        (&a.path, a.method == "ANY", &a.method).cmp(&(&b.path, b.method == "ANY", &b.method))
+    });
+    rules.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Model {
+        functions,
+        routes,
+        rules,
+        schedules,
+        tables,
+        buses,
+        warnings,
+    })
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => one_line(other),
+    }
+}
+
+fn function_spec(
+    resolver: &Resolver<'_>,
+    id: &str,
+    resource: &Value,
+    globals: &Value,
+    warnings: &mut Vec<String>,
+) -> FunctionSpec {
+    let properties = &resource["Properties"];
+    let setting = |key: &str| {
+        properties
+            .get(key)
+            .or_else(|| globals.get(key))
+            .filter(|v| !v.is_null())
+    };
+    let number = |key: &str, warnings: &mut Vec<String>| -> Option<u64> {
+        let value = setting(key)?;
+        match resolver.resolve(value).map(|v| v.parse::<u64>()) {
+            Ok(Ok(n)) => Some(n),
+            _ => {
+                warnings.push(format!(
+                    "{id}: {key} {} is not a number; Lambda's default is used",
+                    describe(value)
+                ));
+                None
+            }
+        }
+    };
+    let memory_mb = number("MemorySize", warnings).unwrap_or(DEFAULT_MEMORY_MB);
+    let timeout = number("Timeout", warnings).map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let mut environment = BTreeMap::new();
+    for source in [globals, properties] {
+        for (key, value) in source["Environment"]["Variables"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|m| m.iter())
+        {
+            let Some(key) = key.as_str() else { continue };
+            match resolver.resolve(value) {
+                Ok(value) => {
+                    environment.insert(key.to_owned(), value);
+                }
+                Err(Unresolved(why)) => {
+                    environment.remove(key);
+                    warnings.push(format!(
+                        "{id}: environment variable {key} is not set locally: cannot resolve {why}"
+                    ));
+                }
+            }
+        }
+    }
+    let name = match properties.get("FunctionName") {
+        Some(value) => resolver.resolve(value).unwrap_or_else(|Unresolved(why)| {
+            warnings.push(format!(
+                "{id}: FunctionName: cannot resolve {why}; the logical id is used"
+            ));
+            id.to_owned()
+        }),
+        None => id.to_owned(),
+    };
+    let mut async_config = AsyncConfig::default();
+    if let Some(config) = properties.get("EventInvokeConfig") {
+        read_invoke_config(resolver, id, config, &mut async_config, warnings);
+    }
+    FunctionSpec {
+        id: id.to_owned(),
+        name,
+        binary: resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or(id)
+            .to_owned(),
+        memory_mb,
+        timeout,
+        environment,
+        async_config,
+    }
+}
+
+/// `MaximumRetryAttempts`, `MaximumEventAgeInSeconds` and
+/// `DestinationConfig.OnFailure.Destination`, from a function's
+/// `EventInvokeConfig` or an `AWS::Lambda::EventInvokeConfig`.
+fn read_invoke_config(
+    resolver: &Resolver<'_>,
+    id: &str,
+    config: &Value,
+    into: &mut AsyncConfig,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(n) = config["MaximumRetryAttempts"].as_u64() {
+        match u32::try_from(n) {
+            Ok(n @ 0..=2) => into.maximum_retry_attempts = n,
+            _ => warnings.push(format!(
+                "{id}: MaximumRetryAttempts {n} is outside Lambda's 0-2; 2 is used"
+            )),
+        }
+    }
+    if let Some(n) = config["MaximumEventAgeInSeconds"].as_u64() {
+        if (60..=21_600).contains(&n) {
+            into.maximum_event_age = Duration::from_secs(n);
+        } else {
+            warnings.push(format!(
+                "{id}: MaximumEventAgeInSeconds {n} is outside Lambda's 60-21600; 21600 is used"
+            ));
+        }
+    }
+    let destinations = &config["DestinationConfig"];
+    if let Some(on_failure) = destinations["OnFailure"].get("Destination") {
+        match resolver.resolve(on_failure) {
+            Ok(arn) => into.on_failure = Some(arn),
+            Err(Unresolved(why)) => {
+                warnings.push(format!("{id}: OnFailure destination: cannot resolve {why}"))
+            }
+        }
+    }
+    if !destinations["OnSuccess"].is_null() {
+        warnings.push(format!(
+            "{id}: OnSuccess destinations are not emulated; successes are only logged"
+        ));
+    }
+}
+
+/// `AWS::Lambda::EventInvokeConfig` resources, applied to the function
+/// their `FunctionName` references.
+fn apply_invoke_configs(
+    resolver: &Resolver<'_>,
+    template: &Template,
+    functions: &mut [FunctionSpec],
+    warnings: &mut Vec<String>,
+) {
+    for (id, resource) in template.resources_raw() {
+        if resource["Type"] != "AWS::Lambda::EventInvokeConfig" {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        let target = match &properties["FunctionName"] {
+            Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                tagged.value.as_str().map(str::to_owned)
+            }
+            Value::Mapping(map) => map.get("Ref").and_then(Value::as_str).map(str::to_owned),
+            Value::String(name) => Some(name.clone()),
+            _ => None,
+        };
+        let Some(function) = target.and_then(|t| functions.iter_mut().find(|f| f.is_named(&t)))
+        else {
+            warnings.push(format!(
+                "{id}: EventInvokeConfig for a function this template does not run locally"
+            ));
+            continue;
+        };
+        read_invoke_config(
+            resolver,
+            id,
+            properties,
+            &mut function.async_config,
+            warnings,
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_event(
+    function: &str,
+    name: &str,
+    event: &Value,
+    routes: &mut Vec<Route>,
+    rules: &mut Vec<Rule>,
+    schedules: &mut Vec<Schedule>,
+    warnings: &mut Vec<String>,
+) -> Result<(), TemplateError> {
+    let kind = event["Type"].as_str().unwrap_or_default();
+    let properties = &event["Properties"];
+    match kind {
+        "Api" | "HttpApi" => {
+            let method = properties["Method"].as_str().unwrap_or("ANY");
+            let path = properties["Path"].as_str().unwrap_or("/{proxy+}");
+            routes.push(Route {
+                kind: if kind == "Api" { ApiKind::Rest } else { ApiKind::Http },
+                method: if method == "x-amazon-apigateway-any-method" || method == "*" {
+                    "ANY".to_owned()
+                } else {
+                    method.to_ascii_uppercase()
+                },
+                path: path.to_owned(),
+                function: function.to_owned(),
+            });
+        }
+        "Schedule" | "ScheduleV2" => {
+            let expression = properties["Schedule"]
+                .as_str()
+                .or_else(|| properties["ScheduleExpression"].as_str())
+                .unwrap_or_default();
+            let enabled = properties["Enabled"].as_bool().unwrap_or(true)
+                && properties["State"].as_str() != Some("DISABLED");
+            match parse_rate(expression) {
+                Some(period) if enabled => schedules.push(Schedule {
+                    name: name.to_owned(),
+                    function: function.to_owned(),
+                    period,
+                }),
+                Some(_) => {}
+                None => warnings.push(format!(
+                    "{function}.{name}: schedule {expression:?} is not run locally (only rate(...) expressions are)"
+                )),
+            }
+        }
+        "EventBridgeRule" | "CloudWatchEvent" => {
+            let pattern = pattern_json(name, properties.get("Pattern"))?;
+            rules.push(Rule {
+                name: name.to_owned(),
+                pattern,
+                targets: vec![function.to_owned()],
+            });
+        }
+        other if !SERVED_EVENTS.contains(&other) => warnings.push(format!(
+            "{function}.{name}: event source {other} is not emulated; invoke the function with `aws lambda invoke` against the control port instead"
+        )),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn pattern_json(name: &str, pattern: Option<&Value>) -> Result<serde_json::Value, TemplateError> {
+    let bad = |reason: String| TemplateError::BadPattern {
+        name: name.to_owned(),
+        reason,
+    };
+    match pattern {
+        None => Err(TemplateError::NoPattern {
+            name: name.to_owned(),
+        }),
+        Some(Value::String(text)) => serde_json::from_str(text).map_err(|e| bad(e.to_string())),
+        Some(other) => serde_json::to_value(other).map_err(|e| bad(e.to_string())),
+    }
+}
+
+fn read_rule(
+    template: &Template,
+    id: &str,
+    resource: &Value,
+    rules: &mut Vec<Rule>,
+    schedules: &mut Vec<Schedule>,
+    warnings: &mut Vec<String>,
+) -> Result<(), TemplateError> {
+    let properties = &resource["Properties"];
+    if properties["State"].as_str() == Some("DISABLED") {
+        return Ok(());
+    }
+    let mut targets = Vec::new();
+    for target in properties["Targets"].as_sequence().into_iter().flatten() {
+        match getatt_resource(&target["Arn"]) {
+            Some(resource)
+                if template.resources_raw().iter().any(|(name, r)| {
+                    *name == resource && r["Type"] == "AWS::Serverless::Function"
+                }) =>
+            {
+                if !target["Input"].is_null() || !target["InputPath"].is_null() || !target["InputTransformer"].is_null() {
+                    warnings.push(format!("{id}: target {resource}'s Input/InputPath/InputTransformer is not emulated; the whole event is delivered"));
+                }
+                targets.push(resource);
+            }
+            _ => warnings.push(format!(
+                "{id}: target {} is not a function of this template; events it matches are not delivered there locally",
+                target["Id"].as_str().unwrap_or("?")
+            )),
+        }
+    }
+    if let Some(expression) = properties["ScheduleExpression"].as_str() {
+        match parse_rate(expression) {
+            Some(period) => schedules.extend(targets.iter().map(|function| Schedule {
+                name: id.to_owned(),
+                function: function.clone(),
+                period,
+            })),
+            None => warnings.push(format!(
+                "{id}: schedule {expression:?} is not run locally (only rate(...) expressions are)"
+            )),
+        }
+    }
+    if properties.get("EventPattern").is_some() {
+        rules.push(Rule {
+            name: id.to_owned(),
+            pattern: template.rule_pattern(id)?,
+            targets,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -1,0 +1,299 @@
+//! Tests of the template model: functions, intrinsic functions resolved to
+//! local values, parameters, async settings, and the warnings that name
+//! what is not emulated.
+
+use std::path::Path;
+
+use super::*;
+
+const TEMPLATE: &str = r#"
+Parameters:
+  Stage:
+    Type: String
+    Default: dev
+    AllowedValues: [dev, prod]
+  Secret:
+    Type: String
+Mappings:
+  Sizes:
+    dev: {Memory: 256}
+Globals:
+  Function:
+    MemorySize: 128
+    Timeout: 10
+    Environment:
+      Variables:
+        STAGE: !Ref Stage
+        TABLE_NAME: !Ref Table
+        SHARED: from-globals
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${Stage}-things"
+  Bus:
+    Type: AWS::Events::EventBus
+    Properties:
+      Name: !Sub "${Stage}-bus"
+  Failures:
+    Type: AWS::SQS::Queue
+  Echo:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: echo-bin
+    Properties:
+      FunctionName: !Sub "${AWS::StackName}-echo"
+      MemorySize: !FindInMap [Sizes, !Ref Stage, Memory]
+      Environment:
+        Variables:
+          SHARED: own
+          BUS_ARN: !GetAtt Bus.Arn
+          QUEUE: !GetAtt Failures.QueueUrl
+          JOINED: !Join ["/", [a, !Ref Stage]]
+          LONG: {"Fn::Sub": "${Table}@${AWS::Region}"}
+          SECRET: !Ref Secret
+          CHOICE: !If [IsProd, a, b]
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        DestinationConfig:
+          OnFailure:
+            Type: SQS
+            Destination: !GetAtt Failures.Arn
+      Events:
+        Get:
+          Type: Api
+          Properties:
+            Path: /echo/{id}
+            Method: get
+        Http:
+          Type: HttpApi
+          Properties:
+            Path: /v2/echo
+            Method: ANY
+        Tick:
+          Type: Schedule
+          Properties:
+            Schedule: rate(5 minutes)
+        Nightly:
+          Type: Schedule
+          Properties:
+            Schedule: cron(0 1 * * ? *)
+        Queue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Failures.Arn
+  Plain:
+    Type: AWS::Serverless::Function
+  PlainConfig:
+    Type: AWS::Lambda::EventInvokeConfig
+    Properties:
+      FunctionName: !Ref Plain
+      Qualifier: $LATEST
+      MaximumRetryAttempts: 0
+      MaximumEventAgeInSeconds: 120
+  ToEcho:
+    Type: AWS::Events::Rule
+    Properties:
+      EventBusName: !Ref Bus
+      EventPattern: {source: [things]}
+      Targets:
+        - Id: Echo
+          Arn: !GetAtt Echo.Arn
+        - Id: Queue
+          Arn: !GetAtt Failures.Arn
+"#;
+
+fn context(overrides: &[(&str, &str)]) -> Context {
+    Context {
+        region: "eu-west-1".to_owned(),
+        stack: "local".to_owned(),
+        table: None,
+        overrides: overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+fn model(overrides: &[(&str, &str)]) -> Model {
+    let template = Template::parse(Path::new("t.yaml"), TEMPLATE).unwrap();
+    load(&template, &context(overrides)).unwrap()
+}
+
+fn env<'a>(model: &'a Model, function: &str, name: &str) -> Option<&'a str> {
+    model
+        .function(function)?
+        .environment
+        .get(name)
+        .map(String::as_str)
+}
+
+#[test]
+fn every_function_is_read_with_its_binary_name_and_settings() {
+    let m = model(&[("Secret", "s3cr3t")]);
+    let echo = m.function("Echo").unwrap();
+    assert_eq!(echo.binary, "echo-bin");
+    assert_eq!(echo.name, "local-echo");
+    assert_eq!(echo.memory_mb, 256);
+    assert_eq!(echo.timeout, Duration::from_secs(10));
+    let plain = m.function("Plain").unwrap();
+    assert_eq!(
+        (plain.binary.as_str(), plain.name.as_str()),
+        ("Plain", "Plain")
+    );
+    assert_eq!(plain.memory_mb, 128);
+}
+
+#[test]
+fn intrinsic_functions_resolve_to_local_values() {
+    let m = model(&[("Secret", "s3cr3t")]);
+    let check =
+        |name: &str, expected: &str| assert_eq!(env(&m, "Echo", name), Some(expected), "{name}");
+    check("STAGE", "dev");
+    check("TABLE_NAME", "dev-things");
+    check("SHARED", "own");
+    check(
+        "BUS_ARN",
+        "arn:aws:events:eu-west-1:123456789012:event-bus/dev-bus",
+    );
+    check(
+        "QUEUE",
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/Failures",
+    );
+    check("JOINED", "a/dev");
+    check("LONG", "dev-things@eu-west-1");
+    check("SECRET", "s3cr3t");
+    assert_eq!(env(&m, "Plain", "SHARED"), Some("from-globals"));
+}
+
+#[test]
+fn parameter_overrides_win_over_defaults_and_are_checked() {
+    let m = model(&[("Stage", "prod"), ("Secret", "x")]);
+    assert_eq!(env(&m, "Echo", "TABLE_NAME"), Some("prod-things"));
+    assert_eq!(m.tables, ["prod-things"]);
+    let template = Template::parse(Path::new("t.yaml"), TEMPLATE).unwrap();
+    let err = load(&template, &context(&[("Stage", "qa")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"qa\" is not one of its AllowedValues (dev, prod)"),
+        "{err}"
+    );
+    let err = load(&template, &context(&[("Nope", "1")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("parameter Nope: the template declares no such parameter"),
+        "{err}"
+    );
+}
+
+#[test]
+fn what_cannot_be_emulated_is_named_in_a_warning() {
+    let m = model(&[]);
+    let warnings = m.warnings.join("\n");
+    for expected in [
+        "parameter Secret has no Default",
+        "Echo: environment variable SECRET is not set locally",
+        "Echo: environment variable CHOICE is not set locally: cannot resolve !If",
+        "Echo.Nightly: schedule \"cron(0 1 * * ? *)\" is not run locally",
+        "Echo.Queue: event source SQS is not emulated",
+        "ToEcho: target Queue is not a function of this template",
+    ] {
+        assert!(
+            warnings.contains(expected),
+            "{expected:?} not in\n{warnings}"
+        );
+    }
+    assert_eq!(env(&m, "Echo", "CHOICE"), None);
+}
+
+#[test]
+fn routes_rules_and_schedules_come_from_events_and_rule_resources() {
+    let m = model(&[("Secret", "x")]);
+    let routes: Vec<(ApiKind, &str, &str, &str)> = m
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.kind,
+                r.method.as_str(),
+                r.path.as_str(),
+                r.function.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (ApiKind::Rest, "GET", "/echo/{id}", "Echo"),
+            (ApiKind::Http, "ANY", "/v2/echo", "Echo"),
+        ]
+    );
+    assert_eq!(m.rules.len(), 1);
+    assert_eq!(m.rules[0].name, "ToEcho");
+    assert_eq!(m.rules[0].targets, ["Echo"]);
+    assert_eq!(
+        m.schedules,
+        [Schedule {
+            name: "Tick".into(),
+            function: "Echo".into(),
+            period: Duration::from_secs(300)
+        }]
+    );
+}
+
+#[test]
+fn async_settings_come_from_the_function_or_an_invoke_config_resource() {
+    let m = model(&[("Secret", "x")]);
+    assert_eq!(
+        m.function("Echo").unwrap().async_config,
+        AsyncConfig {
+            maximum_retry_attempts: 1,
+            maximum_event_age: Duration::from_secs(21_600),
+            on_failure: Some("arn:aws:sqs:eu-west-1:123456789012:Failures".into()),
+        }
+    );
+    let plain = &m.function("Plain").unwrap().async_config;
+    assert_eq!(plain.maximum_retry_attempts, 0);
+    assert_eq!(plain.maximum_event_age, Duration::from_secs(120));
+}
+
+#[test]
+fn a_function_is_found_by_id_binary_name_or_arn() {
+    let m = model(&[("Secret", "x")]);
+    for name in [
+        "Echo",
+        "echo-bin",
+        "local-echo",
+        "arn:aws:lambda:eu-west-1:123456789012:function:local-echo",
+        "arn:aws:lambda:eu-west-1:123456789012:function:local-echo:$LATEST",
+        "123456789012:function:local-echo",
+    ] {
+        assert_eq!(
+            m.function(name).map(|f| f.id.as_str()),
+            Some("Echo"),
+            "{name}"
+        );
+    }
+    assert!(m.function("Nope").is_none());
+}
+
+#[test]
+fn the_project_template_runs_both_functions_with_their_settings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+    let template = Template::load(&path).unwrap();
+    let m = load(&template, &context(&[])).unwrap();
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert!(!m.functions.is_empty());
+    for function in &m.functions {
+        assert!(
+            function.environment.contains_key("TABLE_NAME"),
+            "{}",
+            function.id
+        );
+        assert!(function.timeout >= Duration::from_secs(1));
+    }
+    assert_eq!(m.tables.len(), 1);
+}
