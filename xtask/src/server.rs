@@ -22,7 +22,15 @@ pub(crate) fn target_dir() -> PathBuf {
 pub(crate) struct LocalServer {
     child: Child,
     port: u16,
+    lambda_port: u16,
     log_path: PathBuf,
+}
+
+fn free_port() -> Result<u16> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Failed::new(format!("no free port: {e}")))
 }
 
 impl LocalServer {
@@ -33,10 +41,8 @@ impl LocalServer {
             &cmd::cargo(),
             ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
         )?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| Failed::new(format!("no free port: {e}")))?
-            .port();
+        let port = free_port()?;
+        let lambda_port = free_port()?;
         let log_path = target_dir().join(log_name);
         let log = std::fs::File::create(&log_path)
             .map_err(|e| Failed::new(format!("{}: {e}", log_path.display())))?;
@@ -45,7 +51,14 @@ impl LocalServer {
         let port_text = port.to_string();
         // The control port on a free port too: a `cargo xtask local` the
         // user runs holds 3001.
-        let mut args = vec!["local", "--port", port_text.as_str(), "--lambda-port", "0"];
+        let lambda_text = lambda_port.to_string();
+        let mut args = vec![
+            "local",
+            "--port",
+            port_text.as_str(),
+            "--lambda-port",
+            lambda_text.as_str(),
+        ];
         args.extend_from_slice(extra);
         eprintln!(
             "$ {} {} (log: {})",
@@ -64,6 +77,7 @@ impl LocalServer {
         let mut server = Self {
             child,
             port,
+            lambda_port,
             log_path,
         };
         if let Err(e) = server.wait_ready(Duration::from_secs(90)) {
@@ -75,6 +89,11 @@ impl LocalServer {
 
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The control port (Lambda Invoke API, PutEvents).
+    pub(crate) fn lambda_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.lambda_port)
     }
 
     pub(crate) fn log(&self) -> String {

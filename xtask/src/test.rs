@@ -113,7 +113,8 @@ fn has_jar(root: &Path) -> bool {
 pub(crate) fn all() -> Result {
     unit()?;
     integration()?;
-    crate::e2e::run(&[])
+    crate::e2e::run(&[])?;
+    crate::e2e::run(&["--binaries".to_owned()])
 }
 
 /// The DynamoDB Local jar under `target/`, unless `DYNAMODB_ENDPOINT`

@@ -556,3 +556,62 @@ async fn the_control_port_answers_as_lambdas_invoke_api() {
     check(&large, 413, Some("RequestTooLargeException"));
     server.stop().await;
 }
+
+/// `aws events put-events` with an OrderPlaced entry confirms that order:
+/// the in-process fn-api publishes to a bus that does not answer, so the
+/// order stays `created` until the entry arrives through the control port,
+/// the rule routes it, and fn-events confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_events_through_the_control_port_confirms_the_order_it_names() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let nowhere = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let server = start(LocalOptions {
+        lambda_port: Some(0),
+        events: Events::EventBridge {
+            endpoint: nowhere,
+            bus: "dev-orders".into(),
+        },
+        ..options(0)
+    })
+    .await
+    .expect("started");
+    let created = call(&server, "POST", "/orders", ORDER, "application/json").await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let order = created.json();
+    let id = order["orderId"].as_str().expect("id").to_owned();
+    let status = |reply: Reply| {
+        reply.json()["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        status(call(&server, "GET", &format!("/orders/{id}"), b"", "text/plain").await),
+        "created"
+    );
+
+    let detail = serde_json::json!({
+        "orderId": id, "customerId": order["customerId"], "items": order["items"], "createdAt": order["createdAt"]
+    });
+    let request = serde_json::json!({"Entries": [{
+        "Source": "orders.api", "DetailType": "OrderPlaced", "EventBusName": "dev-orders", "Detail": detail.to_string()
+    }]});
+    let put = call_to(
+        control_address(&server),
+        "POST",
+        "/",
+        "X-Amz-Target: AWSEvents.PutEvents\r\nContent-Type: application/x-amz-json-1.1\r\n",
+        request.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(put.json()["FailedEntryCount"], 0, "{}", put.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(call(&server, "GET", &format!("/orders/{id}"), b"", "text/plain").await)
+        != "confirmed"
+    {
+        assert!(Instant::now() < deadline, "{id} not confirmed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}
