@@ -202,7 +202,7 @@ fn function_binaries_link_no_test_or_toolkit_code() {
     let deps = function_dependencies(&[]);
     for function in template_binaries() {
         assert!(
-            deps.iter().any(|d| *d == function),
+            deps.contains(&function),
             "cargo tree output: {deps:?}"
         );
     }
