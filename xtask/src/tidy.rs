@@ -201,10 +201,7 @@ fn function_dependencies(extra: &[&str]) -> Vec<String> {
 fn function_binaries_link_no_test_or_toolkit_code() {
     let deps = function_dependencies(&[]);
     for function in template_binaries() {
-        assert!(
-            deps.contains(&function),
-            "cargo tree output: {deps:?}"
-        );
+        assert!(deps.contains(&function), "cargo tree output: {deps:?}");
     }
     let linked: Vec<&String> = deps
         .iter()
@@ -212,6 +209,7 @@ fn function_binaries_link_no_test_or_toolkit_code() {
             [
                 "testkit",
                 "toolkit",
+                "local-services",
                 "testcontainers",
                 "mockall",
                 "adapters-memory",
@@ -220,6 +218,20 @@ fn function_binaries_link_no_test_or_toolkit_code() {
         })
         .collect();
     assert!(linked.is_empty(), "the functions link {linked:?}");
+}
+
+#[test]
+fn the_toolkit_links_no_test_code() {
+    let deps = normal_dependencies("toolkit");
+    assert!(
+        deps.iter().any(|d| d == "toolkit"),
+        "cargo tree output: {deps:?}"
+    );
+    let linked: Vec<&String> = deps
+        .iter()
+        .filter(|d| ["testkit", "mockall", "proptest"].contains(&d.as_str()))
+        .collect();
+    assert!(linked.is_empty(), "the toolkit links {linked:?}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Test fixtures shared by the crates' tests: sample orders, the
-//! `OrderRepository` contract suite, and (feature `dynamodb`) DynamoDB Local
-//! found or started for the tests, and (feature `moto`) moto's server for
-//! EventBridge.
+//! `OrderRepository` contract suite, and (feature `dynamodb`) one DynamoDB
+//! Local per test binary with a table per test, and (feature `moto`) one
+//! moto server per test binary and a bus that forwards to a queue; the
+//! providers themselves are `local-services`.
 //!
 //! Invariant: nothing here is linked into a function binary: the tests and
 //! the local toolkit use it, the `fn-*` crates never do.
@@ -12,5 +13,3 @@ pub mod dynamodb;
 #[cfg(feature = "moto")]
 pub mod moto;
 pub mod orders;
-#[cfg(any(feature = "dynamodb", feature = "moto"))]
-pub mod watchdog;

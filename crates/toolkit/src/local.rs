@@ -57,7 +57,7 @@ const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 pub enum Store {
     /// In memory: nothing to install, gone when the server stops.
     Memory,
-    /// DynamoDB Local, found or started by the testkit providers.
+    /// DynamoDB Local, found or started by the `local-services` providers.
     DynamoDbLocal,
     /// A DynamoDB endpoint that is already running.
     Endpoint(String),
@@ -261,7 +261,7 @@ pub(crate) fn now_rfc3339() -> String {
 /// table's definition (`adapters_dynamo::create_table`, which a test
 /// holds equal to the template's table).
 async fn ensure_table(endpoint: &str, table: &str) -> Result<(), LocalError> {
-    let client = testkit::dynamodb::client_for(endpoint);
+    let client = local_services::dynamodb::client_for(endpoint);
     let exists = client
         .describe_table()
         .table_name(table)
@@ -284,7 +284,7 @@ async fn ensure_table(endpoint: &str, table: &str) -> Result<(), LocalError> {
 /// Keeps a started DynamoDB Local alive as long as the server.
 enum StoreGuard {
     None,
-    DynamoDb(#[allow(dead_code)] testkit::dynamodb::DynamoDbLocal),
+    DynamoDb(#[allow(dead_code)] local_services::dynamodb::DynamoDbLocal),
 }
 
 /// Keeps whatever a store needs alive (a started DynamoDB Local).
@@ -314,9 +314,9 @@ pub async fn dynamodb_endpoint(
         }
         Store::Endpoint(url) => (url.clone(), StoreGuard::None),
         Store::DynamoDbLocal => {
-            let config = testkit::dynamodb::ProviderConfig::from_env();
+            let config = local_services::dynamodb::ProviderConfig::from_env();
             let local = tokio::task::spawn_blocking(move || {
-                testkit::dynamodb::DynamoDbLocal::start(&config)
+                local_services::dynamodb::DynamoDbLocal::start(&config)
             })
             .await
             .map_err(|e| LocalError::Setup(e.to_string()))?
@@ -350,7 +350,7 @@ async fn repository(
     // The function's own timeouts and retries, so that a DynamoDB that does
     // not answer gives what fn-api would give: a 503 within its timeout.
     let client = aws_sdk_dynamodb::Client::from_conf(
-        testkit::dynamodb::client_for(&endpoint)
+        local_services::dynamodb::client_for(&endpoint)
             .config()
             .to_builder()
             .timeout_config(adapters_dynamo::client_timeouts())

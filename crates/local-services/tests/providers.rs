@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use testkit::dynamodb::{DynamoDbLocal, ProviderConfig, ProviderKind, client_for};
-use testkit::watchdog::Watchdog;
+use local_services::dynamodb::{DynamoDbLocal, ProviderConfig, ProviderKind, client_for};
+use local_services::watchdog::Watchdog;
 
 fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()

@@ -1,0 +1,15 @@
+//! Local stand-ins for the AWS services the functions use, found or
+//! started on this machine: (feature `dynamodb`) DynamoDB Local, from a
+//! given endpoint, a container through testcontainers, or the jar under
+//! Java; (feature `moto`) moto's server for EventBridge and SQS.
+//!
+//! Invariant: no test code lives here (no fixtures, no assertions), so the
+//! toolkit can use these providers without linking `testkit`; whatever a
+//! provider starts is stopped when the process that started it ends.
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "moto")]
+pub mod moto;
+#[cfg(any(feature = "dynamodb", feature = "moto"))]
+pub mod watchdog;

@@ -1,0 +1,174 @@
+//! moto's server, for EventBridge tests: `MOTO_ENDPOINT` when set, else
+//! `moto_server` from `target/moto-venv` (which `cargo xtask
+//! test-integration` creates) started on a free port for this test binary,
+//! and stopped when the binary ends.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::watchdog::Watchdog;
+
+/// Where `cargo xtask test-integration` installs `moto[server]`.
+pub fn default_venv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/moto-venv")
+}
+
+#[derive(Debug)]
+pub struct Moto {
+    endpoint: String,
+    _keep: Option<(Child, Watchdog)>,
+}
+
+impl Moto {
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// `MOTO_ENDPOINT`, or a `moto_server` of our own.
+    pub fn start() -> Result<Self, String> {
+        if let Some(endpoint) = std::env::var("MOTO_ENDPOINT")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            wait_ready(&endpoint, Duration::from_secs(20), || Ok(()))
+                .map_err(|e| format!("MOTO_ENDPOINT={endpoint}: {e}"))?;
+            return Ok(Self {
+                endpoint,
+                _keep: None,
+            });
+        }
+        let server = default_venv().join("bin/moto_server");
+        if !server.is_file() {
+            return Err(format!(
+                "no moto server: set MOTO_ENDPOINT, or install it with \
+                 `python3 -m venv target/moto-venv && target/moto-venv/bin/pip install \"moto[server]\"` \
+                 (cargo xtask test-integration does this); {} is missing",
+                server.display()
+            ));
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let mut child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("could not start {}: {e}", server.display()))?;
+        let watchdog = Watchdog::arm(&format!("kill {} 2>/dev/null", child.id()))
+            .map_err(|e| format!("cannot arm the cleanup: {e}"))?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let ready = wait_ready(&endpoint, Duration::from_secs(30), || {
+            match child.try_wait() {
+                Ok(None) => Ok(()),
+                Ok(Some(status)) => Err(format!("moto_server exited ({status})")),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+        match ready {
+            Ok(took) => {
+                eprintln!("moto at {endpoint}, ready in {} ms", took.as_millis());
+                Ok(Self {
+                    endpoint,
+                    _keep: Some((child, watchdog)),
+                })
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Polls `/moto-api/data.json`, which answers 200 once the server is up.
+fn wait_ready(
+    endpoint: &str,
+    deadline: Duration,
+    mut alive: impl FnMut() -> Result<(), String>,
+) -> Result<Duration, String> {
+    let address = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{endpoint} is not an http:// endpoint"))?
+        .trim_end_matches('/')
+        .to_owned();
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < deadline {
+        alive()?;
+        match get(&address, "/moto-api/data.json") {
+            Ok(200) => return Ok(started.elapsed()),
+            Ok(status) => last = format!("HTTP {status}"),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("no answer within {deadline:?}: {last}"))
+}
+
+fn get(address: &str, path: &str) -> Result<u16, String> {
+    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&head);
+    text.get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not HTTP: {text:?}"))
+}
+
+fn region_and_credentials() -> (
+    aws_sdk_eventbridge::config::Region,
+    aws_sdk_eventbridge::config::Credentials,
+) {
+    (
+        aws_sdk_eventbridge::config::Region::new("us-east-1"),
+        aws_sdk_eventbridge::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "local-services",
+        ),
+    )
+}
+
+/// An EventBridge client for `endpoint`, retrying twice with short
+/// backoffs, so a test of an unreachable bus fails in milliseconds.
+pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+    let (region, credentials) = region_and_credentials();
+    aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(region)
+            .credentials_provider(credentials)
+            .endpoint_url(endpoint)
+            .retry_config(
+                aws_sdk_eventbridge::config::retry::RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(Duration::from_millis(10)),
+            )
+            .build(),
+    )
+}
+
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    let (region, credentials) = region_and_credentials();
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(region)
+            .credentials_provider(credentials)
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
