@@ -13,6 +13,7 @@ mod e2e;
 mod fuzz;
 mod lint;
 mod server;
+mod services;
 mod test;
 #[cfg(test)]
 mod tidy;

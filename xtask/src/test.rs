@@ -60,13 +60,23 @@ pub(crate) fn integration() -> Result {
             "providers",
         ],
     )?;
-    cmd::run(
+    // One DynamoDB Local and one moto for both suites, instead of one per
+    // test binary.
+    let services = crate::services::Services::start()?;
+    let env: Vec<(&str, &str)> = services
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    cmd::run_with_env(
         &cargo,
         ["test", "--package", "adapters-eventbridge", "--test", "it"],
+        &env,
     )?;
-    cmd::run(
+    cmd::run_with_env(
         &cargo,
         ["test", "--package", "adapters-dynamo", "--test", "it"],
+        &env,
     )
 }
 

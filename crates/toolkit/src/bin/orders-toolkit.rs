@@ -24,6 +24,9 @@ Commands:
   event KIND  print a sample event: apigw-rest, apigw-http, eventbridge,
               scheduled, sqs, s3-put, dynamodb-stream
               (orders-toolkit event --help)
+  services    start DynamoDB Local and moto's server (as the tests find
+              them), print DYNAMODB_ENDPOINT=… and MOTO_ENDPOINT=…, and
+              keep them until standard input closes
 ";
 
 fn project_root() -> PathBuf {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "event" => event(rest, &root),
         Some((command, rest)) if command == "invoke" => invoke(rest),
         Some((command, _)) if command == "doctor" => doctor(&root),
+        Some((command, _)) if command == "services" => services(),
         Some((command, rest)) if command == "deploy" => deploy(rest, &root),
         Some((help, _)) if help == "--help" || help == "-h" || help == "help" => {
             let _ = std::io::stdout().write_all(USAGE.as_bytes());
@@ -60,6 +64,31 @@ fn main() -> ExitCode {
         Some((command, _)) => fail(&format!("unknown command `{command}`"), USAGE),
         None => fail("no command", USAGE),
     }
+}
+
+/// DynamoDB Local and moto for a whole test run: started once, their
+/// endpoints printed for the test binaries, stopped (by their watchdogs)
+/// when standard input closes and this process ends.
+fn services() -> ExitCode {
+    let dynamodb = match local_services::dynamodb::DynamoDbLocal::start(
+        &local_services::dynamodb::ProviderConfig::from_env(),
+    ) {
+        Ok(found) => found,
+        Err(why) => return fail(&why, ""),
+    };
+    let moto = match local_services::moto::Moto::start() {
+        Ok(found) => found,
+        Err(why) => return fail(&why, ""),
+    };
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "DYNAMODB_ENDPOINT={}", dynamodb.endpoint());
+    let _ = writeln!(out, "MOTO_ENDPOINT={}", moto.endpoint());
+    let _ = out.flush();
+    // Until the parent closes our standard input (or dies).
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    drop(moto);
+    drop(dynamodb);
+    ExitCode::SUCCESS
 }
 
 fn event(args: &[String], root: &Path) -> ExitCode {
