@@ -147,6 +147,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     cold_starts(&mut report, &bootstraps)?;
     criterion(&mut report, &target)?;
     let curves = local_api(&mut report, &path)?;
+    local_cloud(&mut report, &path)?;
     suites(&mut report)?;
 
     let svg_path = root.join("benchmarks/local-api-latency.svg");
@@ -619,14 +620,22 @@ end
 "#;
 
 fn wrk(name: &str, url: &str) -> Result<Load> {
+    wrk_with(name, url, 1)
+}
+
+/// wrk with `connections` open connections (one thread each, two at most:
+/// the machine has two cores).
+fn wrk_with(name: &str, url: &str, connections: u32) -> Result<Load> {
     let script = server::target_dir().join("bench/report.lua");
     if let Some(dir) = script.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     std::fs::write(&script, WRK_SCRIPT).map_err(|e| Failed::new(e.to_string()))?;
+    let threads = format!("-t{}", connections.min(2));
+    let conns = format!("-c{connections}");
     let args = [
-        "-t1",
-        "-c1",
+        threads.as_str(),
+        conns.as_str(),
         "-d",
         WRK_SECONDS,
         "-s",
@@ -813,6 +822,203 @@ fn local_api(report: &mut Report, path: &str) -> Result<Vec<Load>> {
     );
     report.text("Local API", text);
     Ok(loads)
+}
+
+/// `infra/template.yaml` with the resources of the toolkit's fixture
+/// (`crates/toolkit/fixtures/echo-function.yaml`): fixture-echo, a function
+/// only this copy of the template declares, on `GET /echo/{word}`.
+fn template_with_echo() -> Result<PathBuf> {
+    let root = cmd::project_root();
+    let read = |path: &str| {
+        std::fs::read_to_string(root.join(path)).map_err(|e| Failed::new(format!("{path}: {e}")))
+    };
+    let template = read("infra/template.yaml")?;
+    let extra = read("crates/toolkit/fixtures/echo-function.yaml")?;
+    let (resources, outputs) = template
+        .split_once("\nOutputs:")
+        .ok_or_else(|| Failed::new("infra/template.yaml has no Outputs section"))?;
+    let path = server::target_dir().join("bench/template-with-echo.yaml");
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&path, format!("{resources}\n{extra}\nOutputs:{outputs}"))
+        .map_err(|e| Failed::new(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// The `Duration` of every `REPORT` line `function` wrote to `log`, in ms.
+fn report_durations(log: &str, function: &str) -> Vec<f64> {
+    let prefix = format!("[{function}] REPORT ");
+    log.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let field = rest.split('\t').find(|f| f.starts_with("Duration: "))?;
+            field
+                .trim_start_matches("Duration: ")
+                .trim_end_matches(" ms")
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// The local cloud: functions as binaries in warm pools, against
+/// in-process and cargo lambda watch, 1 and 8 connections; a 20 ms
+/// function across the pool; the emulation's own cost.
+fn local_cloud(report: &mut Report, path: &str) -> Result {
+    cmd::run(&cmd::cargo(), ["build", "--workspace", "--bins"])?;
+    let mut rows: Vec<(Load, &str)> = Vec::new();
+
+    // GET /orders/{id} on DynamoDB Local: in-process, as binaries, watch.
+    for (mode, flags, log) in [
+        ("in-process", vec![], "bench-cloud-inprocess.log"),
+        ("--binaries", vec!["--binaries"], "bench-cloud-binaries.log"),
+    ] {
+        let mut all = vec![
+            "--dynamodb",
+            "local",
+            "--table",
+            "bench-cloud-orders",
+            "--no-build",
+        ];
+        all.extend(flags);
+        let server = LocalServer::start(&all, log)?;
+        let measured = (|| -> Result<Vec<Load>> {
+            let id = place_one(&server.url())?;
+            let url = format!("{}/orders/{id}", server.url());
+            Ok(vec![
+                wrk_with(&format!("local {mode}, 1 connection"), &url, 1)?,
+                wrk_with(&format!("local {mode}, 8 connections"), &url, 8)?,
+            ])
+        })();
+        let endpoint = logged_endpoint(&server.log());
+        if mode == "--binaries" {
+            // cargo lambda watch on the same DynamoDB Local, while it runs.
+            let endpoint = endpoint.ok_or_else(|| Failed::new("no DynamoDB endpoint logged"))?;
+            let watch = watch_fn_api(&endpoint, path)?;
+            let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/fn-api");
+            let result = place_one(&base).and_then(|id| {
+                let url = format!("{base}/orders/{id}");
+                Ok(vec![
+                    wrk_with("cargo lambda watch, 1 connection", &url, 1)?,
+                    wrk_with("cargo lambda watch, 8 connections", &url, 8)?,
+                ])
+            });
+            stop_child(watch);
+            server.stop();
+            for load in measured? {
+                rows.push((load, "GET /orders/{id}, DynamoDB Local"));
+            }
+            for load in result? {
+                rows.push((load, "GET /orders/{id}, DynamoDB Local"));
+            }
+        } else {
+            server.stop();
+            for load in measured? {
+                rows.push((load, "GET /orders/{id}, DynamoDB Local"));
+            }
+        }
+    }
+
+    // fixture-echo as its binary: 20 ms of its own, then none.
+    let template = template_with_echo()?;
+    let template_text = template.to_string_lossy().into_owned();
+    let mut echo = Vec::new();
+    let mut overhead_us = Vec::new();
+    for delay in [20, 0] {
+        let env_path = server::target_dir().join(format!("bench/echo-env-{delay}.json"));
+        std::fs::write(
+            &env_path,
+            format!("{{\"EchoFunction\": {{\"ECHO_DELAY_MS\": \"{delay}\"}}}}"),
+        )
+        .map_err(|e| Failed::new(e.to_string()))?;
+        let env_text = env_path.to_string_lossy().into_owned();
+        let log = format!("bench-cloud-echo-{delay}.log");
+        let server = LocalServer::start(
+            &[
+                "--template",
+                &template_text,
+                "--env-vars",
+                &env_text,
+                "--no-build",
+                "--concurrency",
+                "8",
+            ],
+            &log,
+        )?;
+        let url = format!("{}/echo/bench", server.url());
+        let measured = if delay > 0 {
+            wrk_with("fixture-echo (20 ms), 1 connection", &url, 1).and_then(|one| {
+                Ok(vec![
+                    one,
+                    wrk_with("fixture-echo (20 ms), 8 connections", &url, 8)?,
+                ])
+            })
+        } else {
+            wrk_with("fixture-echo (0 ms), 1 connection", &url, 1).map(|one| vec![one])
+        };
+        let log_text = server.log();
+        server.stop();
+        let measured = measured?;
+        if delay == 0 {
+            // The gateway and runtime round trip: the request's median
+            // latency less the function's own median Duration.
+            let mut own = report_durations(&log_text, "EchoFunction");
+            if own.is_empty() {
+                return Err(Failed::new("fixture-echo wrote no REPORT lines"));
+            }
+            own.sort_by(f64::total_cmp);
+            let own_median = own[own.len() / 2];
+            overhead_us.push((measured[0].p50 - own_median) * 1000.0);
+            overhead_us.push(own_median * 1000.0);
+        }
+        echo.extend(measured);
+    }
+    let ratio = echo[1].rps / echo[0].rps;
+    report.goal(
+        "local cloud: 8 connections >= 5x the req/s of 1 on a 20 ms function (warm pool in parallel)",
+        format!("{ratio:.1}x ({:.0} vs {:.0} req/s)", echo[1].rps, echo[0].rps),
+        ratio >= 5.0,
+    );
+    let mut text = format!(
+        "`wrk -t1|2 -c1|8 -d{WRK_SECONDS}s` against the local cloud (debug builds, as a developer \
+         runs them). On DynamoDB Local, `GET /orders/{{id}}`: the functions in-process, as their \
+         binaries in warm pools (`--binaries`, up to 10 processes per function), and fn-api \
+         behind `cargo lambda watch` (one process). Then fixture-echo, a function only a fixture \
+         template declares, as its binary with `--concurrency 8`: sleeping 20 ms a request, and \
+         not at all.\n\n\
+         | target | route | req/s | p50 ms | p99 ms |\n|---|---|---:|---:|---:|\n"
+    );
+    for (load, route) in &rows {
+        let _ = writeln!(
+            text,
+            "| {} | {route} | {:.0} | {} | {} |",
+            load.name,
+            load.rps,
+            fmt(load.p50),
+            fmt(load.p99)
+        );
+    }
+    for load in &echo {
+        let _ = writeln!(
+            text,
+            "| {} | GET /echo/{{word}}, memory | {:.0} | {} | {} |",
+            load.name,
+            load.rps,
+            fmt(load.p50),
+            fmt(load.p99)
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\n8 connections on the 20 ms function: {ratio:.1}x the requests per second of 1. \
+         The emulation's own cost (gateway, event, Runtime API round trip, response), the \
+         median request latency of fixture-echo at 0 ms less the function's median \
+         `Duration` from its REPORT lines: {:.0} µs (the function's own median: {:.0} µs).",
+        overhead_us[0], overhead_us[1]
+    );
+    report.text("Local cloud", text);
+    Ok(())
 }
 
 const WATCH_PORT: u16 = 9311;
