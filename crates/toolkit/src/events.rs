@@ -237,7 +237,7 @@ fn rest(flags: &Flags, template: Option<&Template>) -> Result<Value, String> {
             .api_routes()
             .iter()
             .filter(|r| r.method == method || r.method == "ANY")
-            .find_map(|r| crate::local::match_route(&r.path, &path).map(|p| (r.path.clone(), p)))
+            .find_map(|r| crate::gateway::match_route(&r.path, &path).map(|p| (r.path.clone(), p)))
             .ok_or_else(|| {
                 format!(
                     "{method} {path} is not a route of {}",

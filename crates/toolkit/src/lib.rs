@@ -1,6 +1,7 @@
 //! The local toolkit: what `cargo xtask` drives to emulate the cloud
-//! around the functions. Today: reading the SAM template, and testing
-//! events against its EventBridge rules (`rule-test`).
+//! around the functions. The local cloud (`model`, `runtime`, `functions`,
+//! `gateway`, `bus`, `control`, `local`), `invoke`, sample events, rule
+//! tests, `doctor` and `deploy`.
 //!
 //! Invariant: the template in `infra/` is the one source of rules and
 //! routes; nothing here keeps a copy of them.
@@ -12,6 +13,7 @@ pub mod doctor;
 pub mod env_vars;
 pub mod events;
 pub mod functions;
+pub mod gateway;
 pub mod infra_checks;
 pub mod invoke;
 pub mod local;

@@ -5,14 +5,11 @@
 //! through the template's rules with Lambda's async retries (`bus`); the
 //! template's schedules invoke their functions; and the control port
 //! (`control`) answers the Lambda Invoke API and EventBridge `PutEvents`.
+//! This module starts and stops it all: options, the store, the functions,
+//! the listeners; `gateway` turns requests into events and back.
 //!
-//! Each HTTP request becomes a REST API (payload 1.0) proxy event, built
-//! from `aws_lambda_events` types: the route's resource and path
-//! parameters, the stage's variables, a request context. A method and path
-//! the template does not declare gets API Gateway's own answer, 403
-//! `{"message":"Missing Authentication Token"}`; a function that fails
-//! gets its 502 `{"message": "Internal server error"}`, one that outlasts
-//! the integration timeout its 504 (services-apigateway-errors).
+//! Invariant: stopping the server stops every function process and
+//! whatever store it started.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -20,18 +17,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, Response};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
-use lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayProxyResponse,
-};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -44,13 +36,11 @@ use domain::{
 
 use crate::bus::Bus;
 use crate::control::Control;
-use crate::functions::{Backend, Functions, INTEGRATION_TIMEOUT, LocalFunction};
+use crate::functions::{Backend, Functions, LocalFunction};
+use crate::gateway::{Context, Route, handle};
 use crate::model::{ACCOUNT, ApiKind};
-use crate::runtime::{Answer, FunctionConfig, LogOutput, Pool};
+use crate::runtime::{FunctionConfig, LogOutput, Pool};
 use crate::template::Template;
-
-/// API Gateway's largest request payload.
-const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
 /// Where orders are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,16 +199,36 @@ pub enum LocalError {
     Template(#[from] crate::template::TemplateError),
     #[error(transparent)]
     EnvVars(#[from] crate::env_vars::EnvVarsError),
+    /// No DynamoDB could be found, started or reached.
     #[error("{0}")]
-    Setup(String),
-}
-
-/// What a matched request runs.
-#[derive(Clone)]
-struct Route {
-    method: String,
-    template: String,
-    function: Arc<LocalFunction>,
+    Store(String),
+    #[error("cannot create table {table} at {endpoint}: {reason}")]
+    Table {
+        table: String,
+        endpoint: String,
+        reason: String,
+    },
+    #[error("cannot run {cargo} to build the function binaries: {source}")]
+    Cargo {
+        cargo: String,
+        source: std::io::Error,
+    },
+    #[error("cargo build of {binaries} failed ({status}); the compiler's message is above")]
+    Build { binaries: String, status: String },
+    #[error(
+        "{function}: no binary at {path} (cargo build --bin {binary} makes it; without --no-build the local cloud runs it)"
+    )]
+    NoBinary {
+        function: String,
+        path: PathBuf,
+        binary: String,
+    },
+    #[error(
+        "--binaries runs every function as a process, and a process cannot reach the in-memory store: add --dynamodb local or --dynamodb URL"
+    )]
+    BinariesNeedAStore,
+    #[error("a rule's pattern: {0}")]
+    Pattern(#[from] event_pattern::PatternError),
 }
 
 /// The order service's events, onto the local bus: the entries fn-api
@@ -243,7 +253,7 @@ impl EventPublisher for BusPublisher {
     }
 }
 
-fn fresh_id() -> String {
+pub(crate) fn fresh_id() -> String {
     use domain::IdGenerator as _;
     static IDS: OnceLock<adapters_system::UlidIdGenerator> = OnceLock::new();
     let id = IDS
@@ -271,11 +281,10 @@ async fn ensure_table(endpoint: &str, table: &str) -> Result<(), LocalError> {
     if !exists {
         adapters_dynamo::create_table(&client, table)
             .await
-            .map_err(|e| {
-                LocalError::Setup(format!(
-                    "cannot create table {table} at {endpoint}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                ))
+            .map_err(|e| LocalError::Table {
+                table: table.to_owned(),
+                endpoint: endpoint.to_owned(),
+                reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
             })?;
     }
     Ok(())
@@ -308,7 +317,7 @@ pub async fn dynamodb_endpoint(
 ) -> Result<(String, StoreHold), LocalError> {
     let (endpoint, guard) = match store {
         Store::Memory => {
-            return Err(LocalError::Setup(
+            return Err(LocalError::Store(
                 "an in-memory store has no endpoint".into(),
             ));
         }
@@ -319,8 +328,8 @@ pub async fn dynamodb_endpoint(
                 local_services::dynamodb::DynamoDbLocal::start(&config)
             })
             .await
-            .map_err(|e| LocalError::Setup(e.to_string()))?
-            .map_err(LocalError::Setup)?;
+            .map_err(|e| LocalError::Store(e.to_string()))?
+            .map_err(LocalError::Store)?;
             (local.endpoint().to_owned(), StoreGuard::DynamoDb(local))
         }
     };
@@ -449,14 +458,17 @@ async fn build_binaries(binaries: &[String]) -> Result<(), LocalError> {
         .stdin(std::process::Stdio::null())
         .status()
         .await
-        .map_err(|e| LocalError::Setup(format!("cannot run {cargo}: {e}")))?;
+        .map_err(|source| LocalError::Cargo {
+            cargo: cargo.clone(),
+            source,
+        })?;
     if status.success() {
         Ok(())
     } else {
-        Err(LocalError::Setup(format!(
-            "cargo build of {} failed ({status}); the compiler's message is above",
-            binaries.join(", ")
-        )))
+        Err(LocalError::Build {
+            binaries: binaries.join(", "),
+            status: status.to_string(),
+        })
     }
 }
 
@@ -484,9 +496,11 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         None => crate::env_vars::EnvVars::default(),
     };
     let listener = bind(&options.host, options.port).await?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| LocalError::Setup(e.to_string()))?;
+    let address = listener.local_addr().map_err(|source| LocalError::Listen {
+        host: options.host.clone(),
+        port: options.port,
+        source,
+    })?;
     let control_listener = match options.lambda_port {
         Some(port) => Some(bind(&options.host, port).await?),
         None => None,
@@ -495,22 +509,21 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()
-        .map_err(|e| LocalError::Setup(e.to_string()))?;
+        .map_err(|source| LocalError::Listen {
+            host: options.host.clone(),
+            port: options.lambda_port.unwrap_or_default(),
+            source,
+        })?;
     if options.binaries && options.store == Store::Memory {
-        return Err(LocalError::Setup(
-            "--binaries runs every function as a process, and a process cannot reach the in-memory store: add --dynamodb local or --dynamodb URL".to_owned(),
-        ));
+        return Err(LocalError::BinariesNeedAStore);
     }
     let (repo, guard, store_text, endpoint) = repository(&options, &model.tables).await?;
-    let bus = Arc::new(
-        Bus::new(
-            &model.rules,
-            &region,
-            model.buses.clone(),
-            options.retry_delays.clone(),
-        )
-        .map_err(|e| LocalError::Setup(format!("a rule's pattern: {e}")))?,
-    );
+    let bus = Arc::new(Bus::new(
+        &model.rules,
+        &region,
+        model.buses.clone(),
+        options.retry_delays.clone(),
+    )?);
     let published = Arc::new(PublishedEvents::default());
     let (publisher, events_text): (Arc<dyn EventPublisher>, String) = match &options.events {
         Events::Local => (
@@ -565,12 +578,11 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
             None => {
                 let binary = options.binary_dir.join(&spec.binary);
                 if !binary.is_file() {
-                    return Err(LocalError::Setup(format!(
-                        "{}: no binary at {} (cargo build --bin {} makes it)",
-                        spec.id,
-                        binary.display(),
-                        spec.binary
-                    )));
+                    return Err(LocalError::NoBinary {
+                        function: spec.id.clone(),
+                        path: binary,
+                        binary: spec.binary.clone(),
+                    });
                 }
                 let mut environment = spec.environment.clone();
                 environment.extend(env_file.for_function(spec));
@@ -731,12 +743,6 @@ fn eventbridge_client(endpoint: &str, region: &str) -> aws_sdk_eventbridge::Clie
     aws_sdk_eventbridge::Client::from_conf(config)
 }
 
-struct Context {
-    routes: Vec<Route>,
-    stage: String,
-    stage_variables: QueryMap,
-}
-
 /// What lives as long as the server: schedules, the bus, the functions'
 /// processes, a started DynamoDB Local.
 struct Running {
@@ -847,245 +853,6 @@ async fn serve(
     }
     running.functions.clear();
     drop(running.guard);
-}
-
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
-    response
-}
-
-/// API Gateway's answer to a method and path it does not declare.
-fn missing_authentication_token() -> Response<Full<Bytes>> {
-    let mut response = text(
-        StatusCode::FORBIDDEN,
-        "application/json",
-        r#"{"message":"Missing Authentication Token"}"#.to_owned(),
-    );
-    response.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("MissingAuthenticationTokenException"),
-    );
-    response
-}
-
-/// Matches a path against a template route: `{name}` takes one segment,
-/// `{name+}` the rest.
-pub(crate) fn match_route(template: &str, path: &str) -> Option<Vec<(String, String)>> {
-    let wanted: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-    let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut params = Vec::new();
-    for (i, w) in wanted.iter().enumerate() {
-        if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix("+}")) {
-            let rest = given.get(i..)?.join("/");
-            if rest.is_empty() {
-                return None;
-            }
-            params.push((name.to_owned(), percent_decode(&rest)));
-            return Some(params);
-        }
-        let g = given.get(i)?;
-        if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
-            if g.is_empty() {
-                return None;
-            }
-            params.push((name.to_owned(), percent_decode(g)));
-        } else if w != g {
-            return None;
-        }
-    }
-    (wanted.len() == given.len()).then_some(params)
-}
-
-fn percent_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-fn query_maps(query: Option<&str>) -> (QueryMap, QueryMap) {
-    let Some(query) = query.filter(|q| !q.is_empty()) else {
-        return (QueryMap::default(), QueryMap::default());
-    };
-    let mut multi: std::collections::HashMap<String, Vec<String>> =
-        std::collections::HashMap::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        multi
-            .entry(percent_decode(&k.replace('+', " ")))
-            .or_default()
-            .push(percent_decode(&v.replace('+', " ")));
-    }
-    // API Gateway's single-value map holds the last value of each name.
-    let single: std::collections::HashMap<String, String> = multi
-        .iter()
-        .filter_map(|(k, vs)| vs.last().map(|v| (k.clone(), v.clone())))
-        .collect();
-    (single.into(), multi.into())
-}
-
-async fn handle(context: &Context, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = route_and_invoke(context, request).await;
-    tracing::info!(
-        "{method} {path} {} {:.1} ms",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    response
-}
-
-async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
-    let found = context.routes.iter().find_map(|route| {
-        let method_ok = route.method == "ANY" || route.method == method;
-        match_route(&route.template, &path)
-            .filter(|_| method_ok)
-            .map(|params| (route, params))
-    });
-    let Some((route, params)) = found else {
-        return missing_authentication_token();
-    };
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "application/json",
-                r#"{"message":"Request Too Long"}"#.to_owned(),
-            );
-        }
-    };
-    let request_id = fresh_id();
-    let event = proxy_event(context, route, &params, &parts, &body, &request_id);
-    let function = &route.function;
-    let invoked = tokio::time::timeout(
-        INTEGRATION_TIMEOUT,
-        function.invoke(Bytes::from(event.to_string()), false),
-    )
-    .await;
-    match invoked {
-        Ok(Ok(invocation)) => match invocation.answer {
-            Answer::Response(reply) => proxy_response(reply),
-            failed => bad_gateway(&format!(
-                "{}: {}",
-                function.spec().id,
-                failed.payload(&invocation.request_id)
-            )),
-        },
-        Ok(Err(e)) => bad_gateway(&format!("{}: {e}", function.spec().id)),
-        Err(_) => {
-            tracing::error!(
-                "integration timed out: {} did not answer within {} s",
-                function.spec().id,
-                INTEGRATION_TIMEOUT.as_secs()
-            );
-            text(
-                StatusCode::GATEWAY_TIMEOUT,
-                "application/json",
-                r#"{"message": "Endpoint request timed out"}"#.to_owned(),
-            )
-        }
-    }
-}
-
-/// API Gateway's answer when the integration fails.
-fn bad_gateway(why: &str) -> Response<Full<Bytes>> {
-    tracing::error!("integration failed: {why}");
-    text(
-        StatusCode::BAD_GATEWAY,
-        "application/json",
-        r#"{"message": "Internal server error"}"#.to_owned(),
-    )
-}
-
-fn proxy_event(
-    context: &Context,
-    route: &Route,
-    params: &[(String, String)],
-    parts: &http::request::Parts,
-    body: &Bytes,
-    request_id: &str,
-) -> Value {
-    let (single, multi) = query_maps(parts.uri.query());
-    let mut request_context = ApiGatewayProxyRequestContext::default();
-    request_context.account_id = Some(ACCOUNT.to_owned());
-    request_context.resource_id = Some("local".to_owned());
-    request_context.stage = Some(context.stage.clone());
-    request_context.request_id = Some(request_id.to_owned());
-    request_context.resource_path = Some(route.template.clone());
-    // Locally the stage is not part of the URL, so the public path is the
-    // request's path (and `Location` headers point here, not at /stage).
-    request_context.path = Some(parts.uri.path().to_owned());
-    request_context.http_method = parts.method.clone();
-    request_context.apiid = Some("local".to_owned());
-    request_context.protocol = Some("HTTP/1.1".to_owned());
-    request_context.identity.source_ip = Some("127.0.0.1".to_owned());
-    let (text_body, is_base64) = match std::str::from_utf8(body) {
-        _ if body.is_empty() => (None, false),
-        Ok(text) => (Some(text.to_owned()), false),
-        Err(_) => (Some(STANDARD.encode(body)), true),
-    };
-    let mut event = ApiGatewayProxyRequest::default();
-    event.resource = Some(route.template.clone());
-    event.path = Some(parts.uri.path().to_owned());
-    event.http_method = parts.method.clone();
-    event.headers = parts.headers.clone();
-    event.multi_value_headers = parts.headers.clone();
-    event.query_string_parameters = single;
-    event.multi_value_query_string_parameters = multi;
-    event.path_parameters = params.iter().cloned().collect();
-    event.stage_variables = context
-        .stage_variables
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    event.request_context = request_context;
-    event.body = text_body;
-    event.is_base64_encoded = is_base64;
-    serde_json::to_value(event).unwrap_or(Value::Null)
-}
-
-fn proxy_response(reply: Value) -> Response<Full<Bytes>> {
-    let parsed: ApiGatewayProxyResponse = match serde_json::from_value(reply) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            return bad_gateway(&format!(
-                "the function's response is not a proxy response: {e}"
-            ));
-        }
-    };
-    let status = u16::try_from(parsed.status_code)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::BAD_GATEWAY);
-    let body = match parsed.body {
-        None => Bytes::new(),
-        Some(lambda_http::Body::Text(text)) if parsed.is_base64_encoded => {
-            match STANDARD.decode(text.as_bytes()) {
-                Ok(bytes) => Bytes::from(bytes),
-                Err(_) => return bad_gateway("the function's base64 body does not decode"),
-            }
-        }
-        Some(lambda_http::Body::Text(text)) => Bytes::from(text),
-        Some(lambda_http::Body::Binary(bytes)) => Bytes::from(bytes),
-        Some(_) => Bytes::new(),
-    };
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    let mut headers = HeaderMap::new();
-    headers.extend(parsed.multi_value_headers);
-    headers.extend(parsed.headers);
-    *response.headers_mut() = headers;
-    response
 }
 
 pub const USAGE: &str = "\

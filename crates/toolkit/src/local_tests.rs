@@ -184,33 +184,6 @@ async fn a_port_in_use_is_named_in_the_error() {
 }
 
 #[test]
-fn template_paths_match_like_api_gateway() {
-    let params = |template, path| match_route(template, path);
-    assert_eq!(params("/orders", "/orders"), Some(vec![]));
-    assert_eq!(params("/orders", "/orders/"), None);
-    assert_eq!(
-        params("/orders/{orderId}", "/orders/ORD%2D1"),
-        Some(vec![("orderId".to_owned(), "ORD-1".to_owned())])
-    );
-    assert_eq!(params("/orders/{orderId}", "/orders/"), None);
-    assert_eq!(params("/orders/{orderId}", "/orders/a/b"), None);
-    assert_eq!(
-        params("/files/{proxy+}", "/files/a/b/c"),
-        Some(vec![("proxy".to_owned(), "a/b/c".to_owned())])
-    );
-    assert_eq!(params("/files/{proxy+}", "/files/"), None);
-}
-
-#[test]
-fn query_strings_become_both_maps() {
-    let (single, multi) = query_maps(Some("limit=2&tag=a&tag=b+c&cursor=x%3Dy"));
-    assert_eq!(single.first("limit"), Some("2"));
-    assert_eq!(single.first("tag"), Some("b c"));
-    assert_eq!(multi.all("tag"), Some(vec!["a", "b c"]));
-    assert_eq!(single.first("cursor"), Some("x=y"));
-}
-
-#[test]
 fn stores_parse_from_the_flag() {
     assert_eq!(Store::parse("memory"), Ok(Store::Memory));
     assert_eq!(Store::parse("local"), Ok(Store::DynamoDbLocal));
@@ -614,4 +587,26 @@ async fn put_events_through_the_control_port_confirms_the_order_it_names() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binaries_need_a_store_a_process_can_reach_and_a_missing_binary_is_named() {
+    let err = start(LocalOptions {
+        binaries: true,
+        ..options(0)
+    })
+    .await
+    .expect_err("refused");
+    assert!(matches!(err, LocalError::BinariesNeedAStore), "{err}");
+    let err = start(LocalOptions {
+        template: template_with_echo(),
+        binary_dir: std::env::temp_dir().join("no-binaries-here"),
+        build: false,
+        ..options(0)
+    })
+    .await
+    .expect_err("refused");
+    let text = err.to_string();
+    assert!(matches!(err, LocalError::NoBinary { .. }), "{text}");
+    assert!(text.starts_with("EchoFunction: no binary at "), "{text}");
 }
