@@ -878,7 +878,7 @@ fn local_cloud(report: &mut Report, path: &str) -> Result {
             "--dynamodb",
             "local",
             "--table",
-            "bench-cloud-orders",
+            "bench-orders",
             "--no-build",
         ];
         all.extend(flags);
