@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use event_pattern::Pattern;
 use serde_json::{Value, json};
 
-use crate::functions::{Functions, LocalFunction};
+use crate::functions::{Functions, LocalFunction, Payload};
 use crate::model::{ACCOUNT, Rule};
 use crate::runtime::Answer;
 
@@ -260,7 +260,7 @@ impl Bus {
         let config = &spec.async_config;
         let attempts = config.maximum_retry_attempts + 1;
         let queued = Instant::now();
-        let payload = hyper::body::Bytes::from(event.to_string());
+        let payload = Payload::Json(event.clone());
         let mut last = None;
         for attempt in 1..=attempts {
             if attempt > 1 {

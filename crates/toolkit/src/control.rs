@@ -21,7 +21,7 @@ use hyper::body::{Bytes, Incoming};
 use serde_json::{Value, json};
 
 use crate::bus::Bus;
-use crate::functions::Functions;
+use crate::functions::{Functions, Payload};
 use crate::runtime::MAX_REQUEST_BYTES;
 
 /// The largest asynchronous invocation payload. API_Invoke says 1 MB
@@ -214,7 +214,7 @@ impl Control {
                 respond(StatusCode::ACCEPTED, "application/json", Bytes::new())
             }
             _ => {
-                let invocation = match function.invoke(body, tail).await {
+                let invocation = match function.invoke(Payload::Raw(body), tail).await {
                     Ok(invocation) => invocation,
                     Err(e) => {
                         tracing::error!("invoke {}: {e}", function.spec().id);

@@ -16,6 +16,24 @@ use serde_json::{Value, json};
 use crate::model::FunctionSpec;
 use crate::runtime::{Answer, Invocation, Pool, RuntimeError};
 
+/// An invocation's payload: as JSON already (the gateway's events, the
+/// bus's envelopes), or as the bytes a caller sent (the Invoke API). An
+/// in-process function takes the JSON as it is; a process gets bytes.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Json(Value),
+    Raw(Bytes),
+}
+
+impl Payload {
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Json(value) => Bytes::from(value.to_string()),
+            Self::Raw(bytes) => bytes,
+        }
+    }
+}
+
 /// How a function runs.
 #[allow(missing_debug_implementations)] // handlers are trait objects
 pub enum Backend {
@@ -60,21 +78,29 @@ impl LocalFunction {
         }
     }
 
-    /// One invocation with `event` (the raw payload). `whole_log` waits for
-    /// the last log lines, for `Tail`.
-    pub async fn invoke(&self, event: Bytes, whole_log: bool) -> Result<Invocation, RuntimeError> {
+    /// One invocation with `event`. `whole_log` waits for the last log
+    /// lines, for `Tail`.
+    pub async fn invoke(
+        &self,
+        event: Payload,
+        whole_log: bool,
+    ) -> Result<Invocation, RuntimeError> {
         match &self.backend {
-            Backend::Process(pool) => pool.invoke_with(event, None, whole_log).await,
+            Backend::Process(pool) => pool.invoke_with(event.into_bytes(), None, whole_log).await,
             Backend::InProcess(handler) => {
-                Ok(self.invoke_in_process(handler.as_ref(), &event).await)
+                Ok(self.invoke_in_process(handler.as_ref(), event).await)
             }
         }
     }
 
-    async fn invoke_in_process(&self, handler: &dyn app::Handler, event: &[u8]) -> Invocation {
+    async fn invoke_in_process(&self, handler: &dyn app::Handler, event: Payload) -> Invocation {
         let request_id = crate::runtime::request_id();
         let started = Instant::now();
-        let answer = match serde_json::from_slice::<Value>(event) {
+        let parsed = match event {
+            Payload::Json(value) => Ok(value),
+            Payload::Raw(bytes) => serde_json::from_slice::<Value>(&bytes),
+        };
+        let answer = match parsed {
             // The Rust runtime fails an invocation whose event does not
             // deserialize, as a function error.
             Err(e) => Answer::FunctionError(json!({

@@ -23,7 +23,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde_json::Value;
 
-use crate::functions::{INTEGRATION_TIMEOUT, LocalFunction};
+use crate::functions::{INTEGRATION_TIMEOUT, LocalFunction, Payload};
 use crate::model::ACCOUNT;
 use crate::runtime::Answer;
 
@@ -165,7 +165,7 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
     let function = &route.function;
     let invoked = tokio::time::timeout(
         INTEGRATION_TIMEOUT,
-        function.invoke(Bytes::from(event.to_string()), false),
+        function.invoke(Payload::Json(event), false),
     )
     .await;
     match invoked {

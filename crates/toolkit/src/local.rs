@@ -776,14 +776,24 @@ where
                         continue;
                     };
                     let handle = handle.clone();
+                    let mut stopping = stopped.clone();
                     connections.spawn(async move {
                         let service = hyper::service::service_fn(move |request| {
                             let reply = handle(request);
                             async move { Ok::<_, Infallible>(reply.await) }
                         });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        let connection = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service);
+                        tokio::pin!(connection);
+                        tokio::select! {
+                            _ = connection.as_mut() => {}
+                            _ = stopping.changed() => {
+                                // An idle keep-alive connection closes now; a
+                                // request in flight is answered first.
+                                connection.as_mut().graceful_shutdown();
+                                let _ = connection.await;
+                            }
+                        }
                     });
                 }
             }
@@ -840,8 +850,8 @@ async fn serve(
         open.push(connections);
     }
     tickers.abort_all();
-    // Requests in flight get a moment to finish; idle keep-alive
-    // connections do not hold the shutdown up.
+    // Each connection shuts down gracefully on the stop signal (idle ones
+    // at once); a request that outlasts two seconds is cut off.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         for connections in &mut open {
             while connections.join_next().await.is_some() {}

@@ -531,19 +531,20 @@ async fn the_control_port_answers_as_lambdas_invoke_api() {
 }
 
 /// `aws events put-events` with an OrderPlaced entry confirms that order:
-/// the in-process fn-api publishes to a bus that does not answer, so the
+/// the in-process fn-api publishes to a bus that refuses its events (the
+/// control port itself, naming a bus the template does not have), so the
 /// order stays `created` until the entry arrives through the control port,
 /// the rule routes it, and fn-events confirms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_events_through_the_control_port_confirms_the_order_it_names() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let nowhere = format!("http://{}", closed.local_addr().expect("address"));
-    drop(closed);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let control_port = free.local_addr().expect("address").port();
+    drop(free);
     let server = start(LocalOptions {
-        lambda_port: Some(0),
+        lambda_port: Some(control_port),
         events: Events::EventBridge {
-            endpoint: nowhere,
-            bus: "dev-orders".into(),
+            endpoint: format!("http://127.0.0.1:{control_port}"),
+            bus: "no-such-bus".into(),
         },
         ..options(0)
     })
