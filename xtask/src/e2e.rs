@@ -57,8 +57,9 @@ fn against_local(binaries: bool) -> Result {
     outcome
 }
 
-/// The AWS CLI against the control port (`crates/e2e/tests/cli.rs`),
-/// installed into `target/awscli-venv` when missing.
+/// The AWS CLI (`crates/e2e/tests/cli.rs`, the CLI installed into
+/// `target/awscli-venv` when missing) and the AWS SDK for Rust
+/// (`tests/sdk.rs`) against the control port.
 fn cli_suite(server: &LocalServer) -> Result {
     let venv = crate::server::target_dir().join("awscli-venv");
     let aws = venv.join("bin/aws");
@@ -74,7 +75,7 @@ fn cli_suite(server: &LocalServer) -> Result {
     let api_url = server.url();
     cmd::run_with_env(
         &cmd::cargo(),
-        ["test", "--package", "e2e", "--test", "cli"],
+        ["test", "--package", "e2e", "--test", "cli", "--test", "sdk"],
         &[
             ("API_URL", api_url.as_str()),
             ("LAMBDA_URL", lambda_url.as_str()),
