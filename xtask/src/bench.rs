@@ -12,7 +12,7 @@
 //! 3. Warm handler cost: the criterion benches of `adapters-http` and
 //!    `event-pattern`.
 //! 4. Local API: wrk against `cargo xtask local` (in memory, and on
-//!    DynamoDB Local) and against `cargo lambda watch` serving fn-api on
+//!    DynamoDB Local) and against `cargo lambda watch` serving the API's function on
 //!    the same DynamoDB Local, in the same run.
 //! 5. The test suites' wall times, after the build.
 
@@ -23,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Failed, Result};
+use crate::functions::{Function, api_function, template_functions};
 use crate::server::{self, LocalServer};
 
 /// Cold runs measured per function.
@@ -74,7 +75,7 @@ struct Row {
 
 /// One line of the goals table.
 struct Goal {
-    goal: &'static str,
+    goal: String,
     measured: String,
     met: bool,
 }
@@ -111,9 +112,9 @@ impl Report {
         self.sections.push((title.to_owned(), text));
     }
 
-    fn goal(&mut self, goal: &'static str, measured: String, met: bool) {
+    fn goal(&mut self, goal: impl Into<String>, measured: String, met: bool) {
         self.goals.push(Goal {
-            goal,
+            goal: goal.into(),
             measured,
             met,
         });
@@ -143,11 +144,13 @@ pub(crate) fn run(args: &[String]) -> Result {
     crate::test::ensure_dynamodb_local();
     let mut report = Report::default();
 
-    let bootstraps = sizes(&mut report, &target, &path)?;
+    let functions = template_functions()?;
+    let api = api_function(&functions)?.binary.clone();
+    let bootstraps = sizes(&mut report, &target, &path, &functions)?;
     cold_starts(&mut report, &bootstraps)?;
     criterion(&mut report, &target)?;
-    let curves = local_api(&mut report, &path)?;
-    local_cloud(&mut report, &path)?;
+    let curves = local_api(&mut report, &path, &api)?;
+    local_cloud(&mut report, &path, &api)?;
     suites(&mut report)?;
 
     let svg_path = root.join("benchmarks/local-api-latency.svg");
@@ -218,30 +221,32 @@ fn ensure_tools(target: &Path) -> Result<String> {
 
 /// Builds the zips, records their sizes and the duplicate check; returns
 /// each function's unzipped bootstrap.
-fn sizes(report: &mut Report, target: &Path, path: &str) -> Result<Vec<(String, PathBuf)>> {
-    cmd::run_with_env(
-        &cmd::cargo(),
-        [
-            "lambda",
-            "build",
-            "--release",
-            "--x86-64",
-            "--output-format",
-            "zip",
-            "--package",
-            "fn-api",
-            "--package",
-            "fn-events",
-        ],
-        &[("PATH", path)],
-    )?;
+fn sizes(
+    report: &mut Report,
+    target: &Path,
+    path: &str,
+    functions: &[Function],
+) -> Result<Vec<(Function, PathBuf)>> {
+    let mut build = vec![
+        "lambda",
+        "build",
+        "--release",
+        "--x86-64",
+        "--output-format",
+        "zip",
+    ];
+    for function in functions {
+        build.extend(["--package", function.binary.as_str()]);
+    }
+    cmd::run_with_env(&cmd::cargo(), build, &[("PATH", path)])?;
     let mut text = String::from(
         "`cargo lambda build --release --x86-64 --output-format zip` (the arm64 \
          build runs in the GitHub pipeline; no other target can be added here).\n\n\
          | function | bootstrap.zip | bootstrap |\n|---|---:|---:|\n",
     );
     let mut bootstraps = Vec::new();
-    for function in ["fn-api", "fn-events"] {
+    for spec in functions {
+        let function = spec.binary.as_str();
         let zip = target.join("lambda").join(function).join("bootstrap.zip");
         let zipped = file_size(&zip)?;
         let out = target.join("bench").join(function);
@@ -266,18 +271,14 @@ fn sizes(report: &mut Report, target: &Path, path: &str) -> Result<Vec<(String, 
             mb(unzipped)
         );
         report.goal(
-            if function == "fn-api" {
-                "fn-api bootstrap.zip <= 3.5 MB"
-            } else {
-                "fn-events bootstrap.zip <= 3.5 MB"
-            },
+            format!("{function} bootstrap.zip <= 3.5 MB"),
             format!("{:.2} MB", mb(zipped)),
             mb(zipped) <= 3.5,
         );
-        bootstraps.push((function.to_owned(), bootstrap));
+        bootstraps.push((spec.clone(), bootstrap));
     }
     text.push_str("\nDuplicate versions of hyper, rustls, http or h2 in the function binaries (`cargo tree -d -e normal`):\n\n");
-    for function in ["fn-api", "fn-events"] {
+    for function in functions.iter().map(|f| f.binary.as_str()) {
         let output = Command::new(cmd::cargo())
             .args([
                 "tree",
@@ -362,7 +363,7 @@ fn parse_reports(text: &str) -> Vec<(f64, f64, f64)> {
         .collect()
 }
 
-fn cold_starts(report: &mut Report, bootstraps: &[(String, PathBuf)]) -> Result {
+fn cold_starts(report: &mut Report, bootstraps: &[(Function, PathBuf)]) -> Result {
     cmd::run(
         &cmd::cargo(),
         ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
@@ -370,26 +371,30 @@ fn cold_starts(report: &mut Report, bootstraps: &[(String, PathBuf)]) -> Result 
     let toolkit = server::target_dir().join("debug/orders-toolkit");
     let root = cmd::project_root();
     let mut rows = Vec::new();
-    let variants: Vec<(&String, &PathBuf, bool)> = bootstraps
+    let variants: Vec<(&Function, &PathBuf, bool)> = bootstraps
         .iter()
         .flat_map(|(function, bootstrap)| {
             let mut runs = vec![(function, bootstrap, true)];
-            if function == "fn-api" {
+            if function.serves_the_api() {
                 runs.push((function, bootstrap, false));
             }
             runs
         })
         .collect();
-    for (function, bootstrap, warm_up) in variants {
+    for (spec, bootstrap, warm_up) in variants {
+        let function = &spec.binary;
         let label = if warm_up {
             function.clone()
         } else {
             format!("{function} (ORDERS_WARM_UP=off)")
         };
-        let event = if function == "fn-api" {
+        // The sample event of what invokes the function.
+        let event = if spec.serves_the_api() {
             "events/apigw/rest-create-order.json"
-        } else {
+        } else if spec.is_a_rule_target() {
             "events/eventbridge/order-placed.json"
+        } else {
+            "events/eventbridge/scheduled.json"
         };
         let runs = (RUNS + 1).to_string();
         let binary = bootstrap.to_string_lossy();
@@ -445,14 +450,14 @@ fn cold_starts(report: &mut Report, bootstraps: &[(String, PathBuf)]) -> Result 
         let stats = |v: &[f64]| Stats::of(v).ok_or_else(|| Failed::new("no runs"));
         let init_stats = stats(&init)?;
         let memory_stats = stats(&memory)?;
-        if function == "fn-api" && warm_up {
+        if spec.serves_the_api() && warm_up {
             report.goal(
-                "fn-api Init Duration median <= 20 ms (DynamoDB and EventBridge clients built)",
+                format!("{function} Init Duration median <= 20 ms (DynamoDB and EventBridge clients built)"),
                 format!("{} ms", fmt(init_stats.median)),
                 init_stats.median <= 20.0,
             );
             report.goal(
-                "fn-api Max Memory Used <= 24 MB",
+                format!("{function} Max Memory Used <= 24 MB"),
                 format!(
                     "{} MB (max of {} runs)",
                     fmt(memory_stats.max),
@@ -488,9 +493,10 @@ fn cold_starts(report: &mut Report, bootstraps: &[(String, PathBuf)]) -> Result 
              during init, and init opens their connections (a `GetItem` of a key no item has, \
              and a `PutEvents` with no entries, which EventBridge refuses and which publishes \
              nothing), so the first request pays no connect and, on AWS, no TLS handshake; the \
-             `ORDERS_WARM_UP=off` rows show fn-api without that. Against DynamoDB Local there is \
-             no TLS, so here it saves a TCP connect only. Events: `events/apigw/rest-create-order.json` (fn-api places an \
-             order) and `events/eventbridge/order-placed.json` (fn-events looks the order up). \
+             `ORDERS_WARM_UP=off` rows show the API's function without that. Against DynamoDB Local there is \
+             no TLS, so here it saves a TCP connect only. Events: `events/apigw/rest-create-order.json` for the \
+             function on the API routes (it places an order) and `events/eventbridge/order-placed.json` for the \
+             rule's target (it looks the order up). \
              Max Memory Used is the process's peak resident set (`VmHWM`).",
             RUNS + 1
         ),
@@ -594,7 +600,7 @@ fn criterion(report: &mut Report, target: &Path) -> Result {
          matcher`), release profile. Each run is one criterion sample (many iterations); the \
          figures are the mean time per iteration of each sample. The handler benches take an \
          API Gateway REST event through `adapters_http::Api`, the domain and the in-memory \
-         adapters, as a warm fn-api does after the Runtime API hands it the event.",
+         adapters, as the warm API function does after the Runtime API hands it the event.",
         &rows,
     );
     Ok(())
@@ -738,7 +744,7 @@ fn logged_endpoint(log: &str) -> Option<String> {
     Some(rest[..rest.find(',')?].to_owned())
 }
 
-fn local_api(report: &mut Report, path: &str) -> Result<Vec<Load>> {
+fn local_api(report: &mut Report, path: &str, api: &str) -> Result<Vec<Load>> {
     let mut loads = Vec::new();
     // The in-memory store, as `cargo xtask local` runs by default.
     let memory = LocalServer::start(&[], "bench-local-memory.log")?;
@@ -765,10 +771,10 @@ fn local_api(report: &mut Report, path: &str) -> Result<Vec<Load>> {
             "cargo xtask local (DynamoDB Local)",
             &format!("{}/orders/{id}", dynamo.url()),
         )?;
-        let watch = watch_fn_api(&endpoint, path)?;
-        let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/fn-api");
+        let watch = watch_api_function(&endpoint, path, api)?;
+        let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/{api}");
         let result = place_one(&base).and_then(|id| {
-            // The first request through watch builds and starts fn-api.
+            // The first request through watch builds and starts the function.
             wrk(
                 "cargo lambda watch (DynamoDB Local)",
                 &format!("{base}/orders/{id}"),
@@ -799,7 +805,7 @@ fn local_api(report: &mut Report, path: &str) -> Result<Vec<Load>> {
     let mut text = format!(
         "`wrk -t1 -c1 -d{WRK_SECONDS}s` (one connection, so latency is per request, not \
          queueing) on `GET /orders/{{id}}` of an order placed first. `cargo xtask local` runs \
-         the debug build of the toolkit, as a developer does; `cargo lambda watch` runs fn-api's \
+         the debug build of the toolkit, as a developer does; `cargo lambda watch` runs the API function's \
          debug build behind its function URL, with the same DynamoDB Local as the second row. \
          Chart: [local-api-latency.svg](benchmarks/local-api-latency.svg).\n\n\
          | target | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|\n"
@@ -865,7 +871,7 @@ fn report_durations(log: &str, function: &str) -> Vec<f64> {
 /// The local cloud: functions as binaries in warm pools, against
 /// in-process and cargo lambda watch, 1 and 8 connections; a 20 ms
 /// function across the pool; the emulation's own cost.
-fn local_cloud(report: &mut Report, path: &str) -> Result {
+fn local_cloud(report: &mut Report, path: &str, api: &str) -> Result {
     cmd::run(&cmd::cargo(), ["build", "--workspace", "--bins"])?;
     let mut rows: Vec<(Load, &str)> = Vec::new();
 
@@ -895,8 +901,8 @@ fn local_cloud(report: &mut Report, path: &str) -> Result {
         if mode == "--binaries" {
             // cargo lambda watch on the same DynamoDB Local, while it runs.
             let endpoint = endpoint.ok_or_else(|| Failed::new("no DynamoDB endpoint logged"))?;
-            let watch = watch_fn_api(&endpoint, path)?;
-            let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/fn-api");
+            let watch = watch_api_function(&endpoint, path, api)?;
+            let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/{api}");
             let result = place_one(&base).and_then(|id| {
                 let url = format!("{base}/orders/{id}");
                 Ok(vec![
@@ -983,7 +989,7 @@ fn local_cloud(report: &mut Report, path: &str) -> Result {
     let mut text = format!(
         "`wrk -t1|2 -c1|8 -d{WRK_SECONDS}s` against the local cloud (debug builds, as a developer \
          runs them). On DynamoDB Local, `GET /orders/{{id}}`: the functions in-process, as their \
-         binaries in warm pools (`--binaries`, up to 10 processes per function), and fn-api \
+         binaries in warm pools (`--binaries`, up to 10 processes per function), and the API function \
          behind `cargo lambda watch` (one process). Then fixture-echo, a function only a fixture \
          template declares, as its binary with `--concurrency 8`: sleeping 20 ms a request, and \
          not at all.\n\n\
@@ -1023,10 +1029,12 @@ fn local_cloud(report: &mut Report, path: &str) -> Result {
 
 const WATCH_PORT: u16 = 9311;
 
-fn watch_fn_api(endpoint: &str, path: &str) -> Result<Child> {
+/// `cargo lambda watch` serving the API's function (`binary`), on the
+/// DynamoDB at `endpoint`.
+fn watch_api_function(endpoint: &str, path: &str, binary: &str) -> Result<Child> {
     // watch builds on the first request; build first, so that the first
     // request does not wait for a compiler.
-    cmd::run(&cmd::cargo(), ["build", "--package", "fn-api"])?;
+    cmd::run(&cmd::cargo(), ["build", "--package", binary])?;
     let log_path = server::target_dir().join("bench-cargo-lambda-watch.log");
     let log = std::fs::File::create(&log_path).map_err(|e| Failed::new(e.to_string()))?;
     let log_err = log.try_clone().map_err(|e| Failed::new(e.to_string()))?;
@@ -1038,7 +1046,7 @@ fn watch_fn_api(endpoint: &str, path: &str) -> Result<Child> {
         "lambda",
         "watch",
         "--package",
-        "fn-api",
+        binary,
         "--invoke-port",
         &port,
         "--ignore-changes",

@@ -10,6 +10,7 @@
 mod bench;
 mod cmd;
 mod e2e;
+mod functions;
 mod fuzz;
 mod lint;
 mod server;

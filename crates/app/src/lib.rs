@@ -54,8 +54,14 @@ impl Handler for Consumer {
 /// runs on `service`. A binary not listed has no in-process form.
 type Compose = fn(&OrderService) -> Arc<dyn Handler>;
 
+/// The binary that serves `adapters_http`'s route table: the template's
+/// routes for it are held to that table (`toolkit::infra_checks`).
+pub const HTTP_API_BINARY: &str = "fn-api";
+
 const BINARIES: [(&str, Compose); 2] = [
-    ("fn-api", |service| Arc::new(Api::new(service.clone()))),
+    (HTTP_API_BINARY, |service| {
+        Arc::new(Api::new(service.clone()))
+    }),
     ("fn-events", |service| {
         Arc::new(Consumer::new(service.clone()))
     }),

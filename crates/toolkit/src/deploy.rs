@@ -115,24 +115,32 @@ pub fn plan(root: &Path, options: &DeployOptions) -> Result<Vec<Step>, String> {
     } else {
         "--arm64"
     };
+    // The functions come from the template, each built from the crate
+    // named as its binary.
+    let template = crate::template::Template::load(&root.join("infra/template.yaml"))
+        .map_err(|e| e.to_string())?;
+    let functions: Vec<(String, String)> = template
+        .resources_raw()
+        .into_iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .filter_map(|(id, _)| Some((id.to_owned(), template.function_binary(id)?)))
+        .collect();
+    if functions.is_empty() {
+        return Err("infra/template.yaml declares no AWS::Serverless::Function".to_owned());
+    }
+    let mut build = vec!["lambda", "build", "--release", arch];
+    for (_, binary) in &functions {
+        build.extend(["--package", binary.as_str()]);
+    }
+    build.extend(["--output-format", "zip"]);
     let mut steps = vec![step(
-        "build both functions for Lambda (provided.al2023)",
+        "build the template's functions for Lambda (provided.al2023)",
         "cargo",
-        &[
-            "lambda",
-            "build",
-            "--release",
-            arch,
-            "--package",
-            "fn-api",
-            "--package",
-            "fn-events",
-            "--output-format",
-            "zip",
-        ],
+        &build,
     )];
     if options.functions_only {
-        for (logical, binary) in [("ApiFunction", "fn-api"), ("EventsFunction", "fn-events")] {
+        for (logical, binary) in &functions {
+            let (logical, binary) = (logical.as_str(), binary.as_str());
             let placeholder = format!("<{logical} of {stack}>");
             steps.push(step(
                 &format!("the deployed name of {logical}"),

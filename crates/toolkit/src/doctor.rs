@@ -88,8 +88,9 @@ fn routes(template: &Template) -> Vec<Finding> {
             Level::Fail,
             "routes",
             format!(
-                "{route} is declared in {} but fn-api does not serve it",
-                template.path().display()
+                "{route} is declared in {} but {} does not serve it",
+                template.path().display(),
+                app::HTTP_API_BINARY
             ),
         ));
     }
@@ -98,7 +99,8 @@ fn routes(template: &Template) -> Vec<Finding> {
             Level::Fail,
             "routes",
             format!(
-                "{route} is served by fn-api but not declared in {}: API Gateway answers it with 403 Missing Authentication Token",
+                "{route} is served by {} but not declared in {}: API Gateway answers it with 403 Missing Authentication Token",
+                app::HTTP_API_BINARY,
                 template.path().display()
             ),
         ));
@@ -108,8 +110,9 @@ fn routes(template: &Template) -> Vec<Finding> {
             Level::Ok,
             "routes",
             format!(
-                "the {} routes of fn-api are declared in the template, and no others",
-                adapters_http::ROUTES.len()
+                "the {} routes of {} are declared in the template, and no others",
+                adapters_http::ROUTES.len(),
+                app::HTTP_API_BINARY
             ),
         ));
     }

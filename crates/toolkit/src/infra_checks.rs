@@ -14,7 +14,7 @@ pub fn route_drift(template: &Template) -> (Vec<String>, Vec<String>) {
     let fn_api: Vec<_> = template
         .api_routes()
         .into_iter()
-        .filter(|r| template.function_binary(&r.function).as_deref() == Some("fn-api"))
+        .filter(|r| template.function_binary(&r.function).as_deref() == Some(app::HTTP_API_BINARY))
         .collect();
     let declared: Vec<String> = fn_api
         .iter()

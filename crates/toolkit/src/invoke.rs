@@ -61,7 +61,7 @@ Usage:
          [--dynamodb local|URL] [--table local-orders] [--env KEY=VALUE]...
          [--memory 128] [--timeout 10] [--runs 1]
 
-  FUNCTION    the function's name (fn-api, fn-events)
+  FUNCTION    the function's name (any binary of the template's functions)
   --event     the event as JSON; `-` reads standard input
   --binary    the built function binary
   --dynamodb  local (default): DynamoDB Local, found or started, with the

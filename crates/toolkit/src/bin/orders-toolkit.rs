@@ -24,6 +24,8 @@ Commands:
   event KIND  print a sample event: apigw-rest, apigw-http, eventbridge,
               scheduled, sqs, s3-put, dynamodb-stream
               (orders-toolkit event --help)
+  functions   list the template's functions, one tab-separated line each:
+              logical id, binary, what invokes it (api, rule, schedule)
   services    start DynamoDB Local and moto's server (as the tests find
               them), print DYNAMODB_ENDPOINT=… and MOTO_ENDPOINT=…, and
               keep them until standard input closes
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "invoke" => invoke(rest),
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
+        Some((command, _)) if command == "functions" => functions(&root),
         Some((command, rest)) if command == "deploy" => deploy(rest, &root),
         Some((help, _)) if help == "--help" || help == "-h" || help == "help" => {
             let _ = std::io::stdout().write_all(USAGE.as_bytes());
@@ -64,6 +67,50 @@ fn main() -> ExitCode {
         Some((command, _)) => fail(&format!("unknown command `{command}`"), USAGE),
         None => fail("no command", USAGE),
     }
+}
+
+/// The template's functions, for tasks that must not name them (the
+/// bench): `LogicalId<TAB>binary<TAB>api,rule,schedule`.
+fn functions(root: &Path) -> ExitCode {
+    let loaded = toolkit::template::Template::load(&root.join("infra/template.yaml"))
+        .map_err(|e| e.to_string())
+        .and_then(|template| {
+            toolkit::model::load(
+                &template,
+                &toolkit::model::Context {
+                    region: "us-east-1".to_owned(),
+                    stack: "local".to_owned(),
+                    overrides: std::collections::BTreeMap::new(),
+                    table: None,
+                },
+            )
+            .map_err(|e| e.to_string())
+        });
+    let model = match loaded {
+        Ok(model) => model,
+        Err(why) => return fail(&why, ""),
+    };
+    let mut out = std::io::stdout();
+    for function in &model.functions {
+        let mut triggers = Vec::new();
+        if model.routes.iter().any(|r| r.function == function.id) {
+            triggers.push("api");
+        }
+        if model.rules.iter().any(|r| r.targets.contains(&function.id)) {
+            triggers.push("rule");
+        }
+        if model.schedules.iter().any(|s| s.function == function.id) {
+            triggers.push("schedule");
+        }
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}",
+            function.id,
+            function.binary,
+            triggers.join(",")
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// DynamoDB Local and moto for a whole test run: started once, their
