@@ -635,6 +635,14 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     for warning in &model.warnings {
         tracing::warn!("not emulated: {warning}");
     }
+    if endpoint.is_none() {
+        for function in functions.iter().filter(|f| !f.in_process()) {
+            tracing::warn!(
+                "{} runs as its binary, and a process cannot reach the in-memory store: it gets no AWS_ENDPOINT_URL_DYNAMODB (use --dynamodb local if it needs a table)",
+                function.spec().id
+            );
+        }
+    }
     let stage_variables: QueryMap = template
         .stage_variables(&options.stage)
         .into_iter()
