@@ -106,17 +106,17 @@ async fn a_warm_process_serves_the_next_invocation_without_init() {
     assert_eq!(pool.idle(), 1);
 }
 
-/// A function that takes 150 ms an invocation, forever.
+/// A function that takes 100 ms an invocation, forever.
 fn slow_loop() -> PathBuf {
     shell_function(&format!(
-        "while true; do\n{NEXT}\nsleep 0.15\ncurl -s -X POST --data-binary @/tmp/$$.event $api/invocation/$id/response >/dev/null\ndone"
+        "while true; do\n{NEXT}\nsleep 0.1\ncurl -s -X POST --data-binary @/tmp/$$.event $api/invocation/$id/response >/dev/null\ndone"
     ))
 }
 
 #[tokio::test]
 async fn invocations_beyond_one_run_in_parallel_processes_up_to_the_concurrency() {
     // Four at once on a pool of four take less than four invocations' time
-    // (600 ms) only if they run side by side.
+    // (400 ms) only if they run side by side.
     let mut four = config(slow_loop());
     four.concurrency = 4;
     let pool = Pool::new(four);
@@ -131,7 +131,7 @@ async fn invocations_beyond_one_run_in_parallel_processes_up_to_the_concurrency(
     );
     assert_eq!(pool.idle(), 4);
     assert!(
-        took < Duration::from_millis(600),
+        took < Duration::from_millis(400),
         "{took:?}: not in parallel"
     );
 }
@@ -150,7 +150,7 @@ async fn invocations_beyond_the_concurrency_wait_for_a_process() {
         "one process served all four"
     );
     assert!(
-        took >= Duration::from_millis(600),
+        took >= Duration::from_millis(400),
         "{took:?}: they did not wait"
     );
 }
@@ -251,23 +251,23 @@ async fn a_crash_is_an_exit_error_and_the_next_invocation_is_cold() {
 #[tokio::test]
 async fn a_timeout_kills_the_process_and_reports_sandbox_timedout() {
     let mut quick = config(shell_function(&format!("{NEXT}\nexec sleep 30")));
-    quick.timeout = Duration::from_millis(400);
+    quick.timeout = Duration::from_millis(250);
     let pool = Pool::new(quick);
     let invocation = invoke_once(&pool, "{}").await;
     assert_eq!(
         invocation.answer,
-        Answer::TimedOut(Duration::from_millis(400))
+        Answer::TimedOut(Duration::from_millis(250))
     );
     let payload = invocation.answer.payload(&invocation.request_id);
     assert_eq!(payload["errorType"], "Sandbox.Timedout");
     assert_eq!(
         payload["errorMessage"],
         format!(
-            "RequestId: {} Error: Task timed out after 0.40 seconds",
+            "RequestId: {} Error: Task timed out after 0.25 seconds",
             invocation.request_id
         )
     );
-    assert!(invocation.log.contains("Task timed out after 0.40 seconds"));
+    assert!(invocation.log.contains("Task timed out after 0.25 seconds"));
     assert!(invocation.report().ends_with("Status: timeout"));
     assert_eq!(pool.idle(), 0, "a timed-out environment is discarded");
 }
