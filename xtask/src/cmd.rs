@@ -52,6 +52,21 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_in(&project_root(), program, args, env)
+}
+
+/// `run_with_env`, in `dir` instead of the project root (for tools that
+/// write caches where they run).
+pub(crate) fn run_in<I, S>(
+    dir: &std::path::Path,
+    program: &str,
+    args: I,
+    env: &[(&str, &str)],
+) -> Result
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<S> = args.into_iter().collect();
     let shown: Vec<String> = args
         .iter()
@@ -62,7 +77,7 @@ where
     let status = Command::new(program)
         .args(&args)
         .envs(env.iter().copied())
-        .current_dir(project_root())
+        .current_dir(dir)
         .status()
         .map_err(|e| Failed(format!("could not start `{name}`: {e}")))?;
     if status.success() {

@@ -91,7 +91,11 @@ pub(crate) fn run(args: &[String]) -> Result {
     if let Some(seed) = &options.seed {
         st_args.extend(["--seed".to_owned(), seed.clone()]);
     }
-    let outcome = cmd::run(&st.to_string_lossy(), &st_args);
+    // schemathesis keeps its cache (`.schemathesis/`) where it runs: under
+    // target/, not in the checkout.
+    let work = server::target_dir().join("fuzz-work");
+    std::fs::create_dir_all(&work).map_err(|e| Failed::new(format!("{}: {e}", work.display())))?;
+    let outcome = cmd::run_in(&work, &st.to_string_lossy(), &st_args, &[]);
     let log = server.log();
     if outcome.is_err() {
         server.print_log_tail(20);

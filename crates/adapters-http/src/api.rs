@@ -166,11 +166,9 @@ fn log_delivery(request: &Request, order: &domain::Order, delivery: &domain::Del
     }
 }
 
+/// A malformed id names no order: 404, as for an id no order has.
 fn order_id(raw: &str) -> Result<OrderId, ApiError> {
-    OrderId::parse(raw).map_err(|e| ApiError::BadParameter {
-        name: "orderId",
-        message: e.to_string(),
-    })
+    OrderId::parse(raw).map_err(|e| ApiError::MalformedOrderId(e.to_string()))
 }
 
 /// The query parameters: from the event when there was one, else the URI.

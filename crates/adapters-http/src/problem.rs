@@ -21,6 +21,10 @@ pub enum ApiError {
     RouteNotFound,
     /// 404: no order has this id.
     OrderNotFound,
+    /// 404: the id is not an order id at all, so it names no order (the
+    /// SAM tutorial's own test reads `GET /orders/DOESNOTEXIST` and wants
+    /// a 404); the detail says what order ids look like.
+    MalformedOrderId(String),
     /// 405: the path exists, but not for this method.
     MethodNotAllowed { allowed: Vec<http::Method> },
     /// 409: the order's state does not allow the change, or the
@@ -54,6 +58,9 @@ impl std::error::Error for ApiError {
     }
 }
 
+/// The most invalid fields a 422 lists one by one.
+pub(crate) const MAX_LISTED: usize = 20;
+
 /// Seconds a client should wait after a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
 
@@ -82,7 +89,9 @@ impl ApiError {
             Self::MalformedJson(_) | Self::MalformedBase64 | Self::BadParameter { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            Self::RouteNotFound | Self::OrderNotFound => StatusCode::NOT_FOUND,
+            Self::RouteNotFound | Self::OrderNotFound | Self::MalformedOrderId(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,7 +109,7 @@ impl ApiError {
             Self::MalformedBase64 => "malformed-base64",
             Self::BadParameter { .. } => "bad-parameter",
             Self::RouteNotFound => "route-not-found",
-            Self::OrderNotFound => "order-not-found",
+            Self::OrderNotFound | Self::MalformedOrderId(_) => "order-not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload-too-large",
@@ -122,6 +131,7 @@ impl ApiError {
             Self::BadParameter { name, message } => format!("{name}: {message}"),
             Self::RouteNotFound => "no route has this path".into(),
             Self::OrderNotFound => "no order has this id".into(),
+            Self::MalformedOrderId(why) => format!("no order has this id: {why}"),
             Self::MethodNotAllowed { allowed } => {
                 let names: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
                 format!("this path allows {}", names.join(", "))
@@ -158,13 +168,28 @@ impl ApiError {
             }
             tracing::error!(request_id, status = status.as_u16(), cause = %chain, "request failed");
         }
+        let more;
         let errors = match &self {
-            Self::Invalid(errors) => Some(
-                errors
+            Self::Invalid(errors) => {
+                // At most MAX_LISTED fields, then one entry that counts the
+                // rest: a body of 64 KiB must not give a problem of megabytes.
+                let mut listed: Vec<FieldProblem<'_>> = errors
                     .iter()
+                    .take(MAX_LISTED)
                     .map(|(field, message)| FieldProblem { field, message })
-                    .collect(),
-            ),
+                    .collect();
+                if errors.len() > MAX_LISTED {
+                    more = format!(
+                        "and {} more invalid field(s), not listed",
+                        errors.len() - MAX_LISTED
+                    );
+                    listed.push(FieldProblem {
+                        field: "*",
+                        message: &more,
+                    });
+                }
+                Some(listed)
+            }
             _ => None,
         };
         let problem = Problem {

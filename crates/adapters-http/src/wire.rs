@@ -128,6 +128,17 @@ pub(crate) fn place_order(
     let mut items = Vec::new();
     match items_value {
         None => {}
+        // The count first: an order of 101 lines is refused as such, not
+        // line by line.
+        Some(Value::Array(lines)) if lines.len() > domain::LineItems::MAX => errors.push((
+            "items".into(),
+            format!(
+                "must hold {} to {} lines, not {}",
+                domain::LineItems::MIN,
+                domain::LineItems::MAX,
+                lines.len()
+            ),
+        )),
         Some(Value::Array(lines)) => {
             for (i, line) in lines.iter().enumerate() {
                 let Some(object) = line.as_object() else {
