@@ -296,4 +296,16 @@ fn the_project_template_runs_both_functions_with_their_settings() {
         assert!(function.timeout >= Duration::from_secs(1));
     }
     assert_eq!(m.tables.len(), 1);
+    // A rule's target is invoked asynchronously: what still fails after
+    // Lambda's retries must land where an operator sees it.
+    for rule in &m.rules {
+        for target in &rule.targets {
+            let function = m.function(target).unwrap();
+            assert!(
+                function.async_config.on_failure.is_some(),
+                "{target}, the target of {}, has no OnFailure destination",
+                rule.name
+            );
+        }
+    }
 }
