@@ -615,6 +615,20 @@ struct Load {
     curve: Vec<(f64, f64)>,
 }
 
+impl Load {
+    /// A markdown table row: name, (route,) req/s, p50, p99.
+    fn row(&self, route: Option<&str>) -> String {
+        let route = route.map(|r| format!(" {r} |")).unwrap_or_default();
+        format!(
+            "| {} |{route} {:.0} | {} | {} |",
+            self.name,
+            self.rps,
+            fmt(self.p50),
+            fmt(self.p99)
+        )
+    }
+}
+
 const WRK_SCRIPT: &str = r#"
 done = function(summary, latency, requests)
   io.write("REQUESTS ", summary.requests, " ", summary.duration, "\n")
@@ -811,14 +825,7 @@ fn local_api(report: &mut Report, path: &str, api: &str) -> Result<Vec<Load>> {
          | target | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|\n"
     );
     for load in &loads {
-        let _ = writeln!(
-            text,
-            "| {} | {:.0} | {} | {} |",
-            load.name,
-            load.rps,
-            fmt(load.p50),
-            fmt(load.p99)
-        );
+        let _ = writeln!(text, "{}", load.row(None));
     }
     let _ = writeln!(
         text,
@@ -996,24 +1003,10 @@ fn local_cloud(report: &mut Report, path: &str, api: &str) -> Result {
          | target | route | req/s | p50 ms | p99 ms |\n|---|---|---:|---:|---:|\n"
     );
     for (load, route) in &rows {
-        let _ = writeln!(
-            text,
-            "| {} | {route} | {:.0} | {} | {} |",
-            load.name,
-            load.rps,
-            fmt(load.p50),
-            fmt(load.p99)
-        );
+        let _ = writeln!(text, "{}", load.row(Some(route)));
     }
     for load in &echo {
-        let _ = writeln!(
-            text,
-            "| {} | GET /echo/{{word}}, memory | {:.0} | {} | {} |",
-            load.name,
-            load.rps,
-            fmt(load.p50),
-            fmt(load.p99)
-        );
+        let _ = writeln!(text, "{}", load.row(Some("GET /echo/{word}, memory")));
     }
     let _ = writeln!(
         text,

@@ -107,11 +107,11 @@ mod tests {
         ));
         assert!(uses_dynamodb_local(
             "invoke",
-            &args(&["fn-api", "--event", "e.json"])
+            &args(&["some-function", "--event", "e.json"])
         ));
         assert!(!uses_dynamodb_local(
             "invoke",
-            &args(&["fn-api", "--dynamodb", "http://h:1"])
+            &args(&["some-function", "--dynamodb", "http://h:1"])
         ));
         assert!(!uses_dynamodb_local(
             "rule-test",

@@ -120,10 +120,7 @@ async fn invocations_beyond_one_run_in_parallel_processes_up_to_the_concurrency(
     let mut four = config(slow_loop());
     four.concurrency = 4;
     let pool = Pool::new(four);
-    let started = Instant::now();
-    let all = futures_join(&pool, 4).await;
-    let took = started.elapsed();
-    assert!(all.iter().all(|i| matches!(i.answer, Answer::Response(_))));
+    let (all, took) = four_at_once(&pool).await;
     assert_eq!(
         all.iter().filter(|i| i.init.is_some()).count(),
         4,
@@ -140,10 +137,7 @@ async fn invocations_beyond_one_run_in_parallel_processes_up_to_the_concurrency(
 async fn invocations_beyond_the_concurrency_wait_for_a_process() {
     // Four at once on a pool of one: one process serves them in turn.
     let pool = Pool::new(config(slow_loop()));
-    let started = Instant::now();
-    let all = futures_join(&pool, 4).await;
-    let took = started.elapsed();
-    assert!(all.iter().all(|i| matches!(i.answer, Answer::Response(_))));
+    let (all, took) = four_at_once(&pool).await;
     assert_eq!(
         all.iter().filter(|i| i.init.is_some()).count(),
         1,
@@ -153,6 +147,15 @@ async fn invocations_beyond_the_concurrency_wait_for_a_process() {
         took >= Duration::from_millis(400),
         "{took:?}: they did not wait"
     );
+}
+
+/// Four invocations at once, each answered; and how long they took.
+async fn four_at_once(pool: &Pool) -> (Vec<Invocation>, Duration) {
+    let started = Instant::now();
+    let all = futures_join(pool, 4).await;
+    let took = started.elapsed();
+    assert!(all.iter().all(|i| matches!(i.answer, Answer::Response(_))));
+    (all, took)
 }
 
 async fn futures_join(pool: &Pool, n: usize) -> Vec<Invocation> {

@@ -420,10 +420,14 @@ Resources:
                 "ANY /orders/{orderId}/cancel",
             ]
         );
-        assert_eq!(t.function_binary("ApiFunction").as_deref(), Some("fn-api"));
+        // Each function's binary is one the composition root composes.
+        for id in ["ApiFunction", "EventsFunction"] {
+            let binary = t.function_binary(id).unwrap();
+            assert!(app::binaries().any(|b| b == binary), "{id}: {binary}");
+        }
         assert_eq!(
-            t.function_binary("EventsFunction").as_deref(),
-            Some("fn-events")
+            t.function_binary("ApiFunction").as_deref(),
+            Some(app::HTTP_API_BINARY)
         );
         let rules = t.routed_rules().unwrap();
         assert_eq!(rules.len(), 1);
