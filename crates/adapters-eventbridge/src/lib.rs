@@ -5,7 +5,8 @@
 //!
 //! Only this crate knows the event wire shape: source `orders.api`,
 //! detail-type `OrderPlaced` / `OrderCancelled`, detail
-//! `{orderId, customerId, items, createdAt}`.
+//! `{eventId, orderId, customerId, items, createdAt, version, occurredAt}`
+//! (`eventId` and `version` name the change, so repeats can be told apart).
 //!
 //! Invariants: PutEvents' `FailedEntryCount` is read, failed entries are
 //! retried and then reported one by one, never dropped; batches hold at

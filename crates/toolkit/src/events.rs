@@ -58,10 +58,13 @@ fn sample_order_body() -> String {
 
 fn sample_detail() -> Value {
     json!({
+        "eventId": format!("{ORDER_ID}-v1"),
         "orderId": ORDER_ID,
         "customerId": "CUST-001",
         "items": [{"productId": "PROD-A", "quantity": 2}],
-        "createdAt": "2026-07-02T11:24:04.213Z"
+        "createdAt": "2026-07-02T11:24:04.213Z",
+        "version": 1,
+        "occurredAt": "2026-07-02T11:24:04.213Z"
     })
 }
 
