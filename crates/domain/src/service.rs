@@ -195,10 +195,24 @@ impl OrderService {
 
     /// Cancels an order and publishes `OrderCancelled`.
     pub async fn cancel(&self, id: &OrderId) -> Result<(Order, Delivery), OrderError> {
+        let mut changed = false;
         let order = self
-            .change(id, |order, now| order.cancel(now).map(|()| true))
+            .change(id, |order, now| {
+                // Idempotent: a retried cancel whose first attempt
+                // committed gets the cancelled order, and nothing is
+                // written or published again.
+                changed = order.status() != crate::order::OrderStatus::Cancelled;
+                if changed {
+                    order.cancel(now)?;
+                }
+                Ok(changed)
+            })
             .await?;
-        let delivery = self.deliver(&order, EventKind::OrderCancelled).await;
+        let delivery = if changed {
+            self.deliver(&order, EventKind::OrderCancelled).await
+        } else {
+            Delivery::Unchanged
+        };
         Ok((order, delivery))
     }
 
