@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
-use crate::template::{Template, TemplateError, getatt_resource, parse_rate};
+use crate::template::{Template, TemplateError, getatt_resource, parse_rate, pattern_json};
 
 /// The account id the local cloud uses in ARNs and envelopes.
 pub const ACCOUNT: &str = "123456789012";
@@ -740,20 +740,6 @@ fn read_event(
         _ => {}
     }
     Ok(())
-}
-
-fn pattern_json(name: &str, pattern: Option<&Value>) -> Result<serde_json::Value, TemplateError> {
-    let bad = |reason: String| TemplateError::BadPattern {
-        name: name.to_owned(),
-        reason,
-    };
-    match pattern {
-        None => Err(TemplateError::NoPattern {
-            name: name.to_owned(),
-        }),
-        Some(Value::String(text)) => serde_json::from_str(text).map_err(|e| bad(e.to_string())),
-        Some(other) => serde_json::to_value(other).map_err(|e| bad(e.to_string())),
-    }
 }
 
 fn read_rule(

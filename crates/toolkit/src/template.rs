@@ -251,17 +251,23 @@ impl Template {
                 },
             });
         };
-        let pattern = pattern.ok_or_else(|| TemplateError::NoPattern {
+        pattern_json(name, *pattern)
+    }
+}
+
+/// A rule's pattern as JSON: CloudFormation takes a mapping or a JSON
+/// string.
+pub(crate) fn pattern_json(name: &str, pattern: Option<&Value>) -> Result<Json, TemplateError> {
+    let bad = |reason: String| TemplateError::BadPattern {
+        name: name.to_owned(),
+        reason,
+    };
+    match pattern {
+        None => Err(TemplateError::NoPattern {
             name: name.to_owned(),
-        })?;
-        let bad = |reason: String| TemplateError::BadPattern {
-            name: name.to_owned(),
-            reason,
-        };
-        match pattern {
-            Value::String(text) => serde_json::from_str(text).map_err(|e| bad(e.to_string())),
-            other => serde_json::to_value(other).map_err(|e| bad(e.to_string())),
-        }
+        }),
+        Some(Value::String(text)) => serde_json::from_str(text).map_err(|e| bad(e.to_string())),
+        Some(other) => serde_json::to_value(other).map_err(|e| bad(e.to_string())),
     }
 }
 
