@@ -134,13 +134,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(crate) fn optional_string(&self, name: &str) -> Option<&'a str> {
-        match self.item.get(name) {
-            Some(AttributeValue::S(value)) => Some(value),
-            _ => None,
-        }
-    }
-
     pub(crate) fn number(&self, name: &str) -> Result<i64, RepositoryError> {
         match self.item.get(name) {
             Some(AttributeValue::N(value)) => {
@@ -207,17 +200,32 @@ pub(crate) fn order_from_item(item: &Item) -> Result<Order, RepositoryError> {
     }))
 }
 
-/// The events marked on an order item, with when each was marked.
-pub(crate) fn marks_of(item: &Item) -> Vec<(EventKind, Timestamp)> {
-    EventKind::ALL
-        .into_iter()
-        .filter_map(|kind| {
-            Reader::new(item, "")
-                .optional_string(&mark_attribute(kind))
-                .and_then(Timestamp::parse_rfc3339)
-                .map(|at| (kind, at))
-        })
-        .collect()
+/// The events marked on an order item, with when each was marked. A mark
+/// that is not an RFC 3339 time makes the item corrupt: read as "no mark",
+/// it would be taken out of the outbox and its event lost.
+pub(crate) fn marks_of(item: &Item) -> Result<Vec<(EventKind, Timestamp)>, RepositoryError> {
+    let mut marks = Vec::new();
+    for kind in EventKind::ALL {
+        let name = mark_attribute(kind);
+        match item.get(&name) {
+            None => {}
+            Some(AttributeValue::S(at)) => match Timestamp::parse_rfc3339(at) {
+                Some(at) => marks.push((kind, at)),
+                None => return Err(bad("an outbox mark", &name, "not an RFC 3339 time")),
+            },
+            Some(_) => return Err(bad("an outbox mark", &name, "not a string")),
+        }
+    }
+    Ok(marks)
+}
+
+/// The item's key as `PK/SK`, for logs.
+pub(crate) fn key_text(item: &Item) -> String {
+    let part = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        _ => "?".to_owned(),
+    };
+    format!("{}/{}", part(PK), part(SK))
 }
 
 /// The stored record's hash and order id.
@@ -268,8 +276,22 @@ mod tests {
         assert_eq!(item[VERSION], n(1));
         assert_eq!(item[GSI2PK], s("OUTBOX"));
         assert_eq!(
-            marks_of(&item),
+            marks_of(&item).unwrap(),
             vec![(EventKind::OrderPlaced, order().created_at())]
+        );
+    }
+
+    #[test]
+    fn a_mark_that_is_not_a_time_makes_the_item_corrupt_not_unmarked() {
+        let mut item = new_order_item(&order());
+        item.insert(mark_attribute(EventKind::OrderPlaced), s("yesterday"));
+        let err = marks_of(&item).unwrap_err().to_string();
+        assert!(err.contains("unexpected"), "{err}");
+        item.insert(mark_attribute(EventKind::OrderPlaced), n(3));
+        assert!(marks_of(&item).is_err());
+        assert_eq!(
+            key_text(&item),
+            "ORDER#ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R/METADATA"
         );
     }
 

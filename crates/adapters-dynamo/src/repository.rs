@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{
 };
 use domain::{
     CreateOutcome, CustomerId, EventKind, IdempotencyRecord, ListPosition, Order, OrderId,
-    OrderPage, OrderRepository, PageLimit, PendingEvent, RepositoryError, Timestamp, Version,
+    OrderPage, OrderRepository, PageLimit, PendingEvent, PendingEvents, RepositoryError, Timestamp,
+    Version,
 };
 
 use crate::errors::{classify, corrupt};
@@ -377,15 +378,20 @@ impl OrderRepository for DynamoOrderRepository {
         &self,
         marked_before: Timestamp,
         limit: usize,
-    ) -> Result<Vec<PendingEvent>, RepositoryError> {
+    ) -> Result<PendingEvents, RepositoryError> {
+        let mut found = PendingEvents::default();
         if limit == 0 {
-            return Ok(Vec::new());
+            return Ok(found);
         }
         // '$' sorts right after '#', so this bound takes every mark made at
         // or before the cutoff, whatever the order id.
         let upper = format!("{}$", marked_before.to_rfc3339());
-        let mut keys = Vec::new();
         let mut start: Option<Item> = None;
+        let mut cleaned = 0usize;
+        // Page through the index until `limit` events are found or it ends:
+        // entries without a mark (or with only younger ones) and damaged
+        // entries do not count, so no number of them ahead of a marked
+        // order can hide it.
         loop {
             let output = self
                 .client
@@ -398,54 +404,106 @@ impl OrderRepository for DynamoOrderRepository {
                 .expression_attribute_values(":outbox", s(OUTBOX))
                 .expression_attribute_values(":upper", s(upper.clone()))
                 .projection_expression("PK, SK")
-                .limit(i32::try_from(limit.min(1_000)).unwrap_or(1_000))
+                .limit(i32::try_from(limit.clamp(25, 1_000)).unwrap_or(1_000))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
-            keys.extend(
-                output
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|item| {
-                        let pk = item.get(PK)?.clone();
-                        let sk = item.get(SK)?.clone();
-                        Some(HashMap::from([(PK.to_owned(), pk), (SK.to_owned(), sk)]))
-                    }),
-            );
+            let keys: Vec<Item> = output
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|item| {
+                    let pk = item.get(PK)?.clone();
+                    let sk = item.get(SK)?.clone();
+                    Some(HashMap::from([(PK.to_owned(), pk), (SK.to_owned(), sk)]))
+                })
+                .collect();
+            // The index is eventually consistent: re-read each order so a
+            // mark cleared a moment ago is not published again.
+            for item in self.batch_get(keys).await? {
+                let read =
+                    item::marks_of(&item).and_then(|marks| Ok((order_from_item(&item)?, marks)));
+                let (order, marks) = match read {
+                    Ok(read) => read,
+                    Err(err) => {
+                        let why = std::error::Error::source(&err)
+                            .map_or_else(|| err.to_string(), ToString::to_string);
+                        found
+                            .corrupt
+                            .push(format!("{}: {why}", item::key_text(&item)));
+                        continue;
+                    }
+                };
+                if marks.is_empty() {
+                    // A leftover of an interrupted clear: take it out of
+                    // the index so later runs do not meet it again.
+                    self.unlist_if_unmarked(order.id()).await?;
+                    cleaned += 1;
+                    continue;
+                }
+                for (kind, marked_at) in marks {
+                    if marked_at <= marked_before {
+                        found.events.push(PendingEvent {
+                            order: order.clone(),
+                            kind,
+                            marked_at,
+                        });
+                    }
+                }
+            }
             start = output.last_evaluated_key;
-            if start.is_none() || keys.len() >= limit {
+            if start.is_none() || found.events.len() >= limit {
                 break;
             }
         }
-        // The index is eventually consistent: re-read each order so a mark
-        // cleared a moment ago is not published again.
-        let mut pending = Vec::new();
-        for item in self.batch_get(keys).await? {
-            let marks = item::marks_of(&item);
-            if marks.is_empty() {
-                continue;
-            }
-            let order = order_from_item(&item)?;
-            for (kind, marked_at) in marks {
-                if marked_at <= marked_before {
-                    pending.push(PendingEvent {
-                        order: order.clone(),
-                        kind,
-                        marked_at,
-                    });
-                }
-            }
+        if cleaned > 0 {
+            tracing::info!(
+                cleaned,
+                "outbox entries without a mark taken out of the index"
+            );
         }
-        pending.sort_by(|a, b| {
+        found.events.sort_by(|a, b| {
             (a.marked_at, a.order.id(), a.kind).cmp(&(b.marked_at, b.order.id(), b.kind))
         });
-        pending.truncate(limit);
-        Ok(pending)
+        found.events.truncate(limit);
+        Ok(found)
     }
 
     async fn clear_mark(&self, id: &OrderId, kind: EventKind) -> Result<(), RepositoryError> {
+        // The last mark goes with the index keys in one conditional write;
+        // when another mark remains, only this one goes (the order stays
+        // listed for the other).
+        let mut others = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .update_expression("REMOVE #mark, #gsi2pk, #gsi2sk")
+            .expression_attribute_names("#mark", mark_attribute(kind))
+            .expression_attribute_names("#gsi2pk", GSI2PK)
+            .expression_attribute_names("#gsi2sk", GSI2SK);
+        for (i, other) in EventKind::ALL
+            .into_iter()
+            .filter(|k| *k != kind)
+            .enumerate()
+        {
+            let name = format!("#other{i}");
+            others.push(format!("attribute_not_exists({name})"));
+            request = request.expression_attribute_names(name, mark_attribute(other));
+        }
+        let mut condition = "attribute_exists(PK)".to_owned();
+        for other in &others {
+            condition.push_str(" AND ");
+            condition.push_str(other);
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) if is_conditional_failure(&err) => {}
+            Err(err) => return Err(classify("UpdateItem", err)),
+        }
+        // The order is gone, or another mark is on it.
         let result = self
             .client
             .update_item()
@@ -457,19 +515,27 @@ impl OrderRepository for DynamoOrderRepository {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        let remaining = match result {
-            Ok(output) => output
-                .attributes
-                .map(|a| item::marks_of(&a))
-                .unwrap_or_default(),
-            Err(err) if is_conditional_failure(&err) => return Ok(()),
-            Err(err) => return Err(classify("UpdateItem", err)),
-        };
-        if !remaining.is_empty() {
-            return Ok(());
+        match result {
+            // The other mark was cleared in between: this one was the last.
+            Ok(output)
+                if output
+                    .attributes
+                    .as_ref()
+                    .is_some_and(|a| item::marks_of(a).is_ok_and(|marks| marks.is_empty())) =>
+            {
+                self.unlist_if_unmarked(id).await
+            }
+            Ok(_) => Ok(()),
+            Err(err) if is_conditional_failure(&err) => Ok(()),
+            Err(err) => Err(classify("UpdateItem", err)),
         }
-        // No mark left: take the order out of the outbox index, unless a
-        // mark was added in between (the condition checks that).
+    }
+}
+
+impl DynamoOrderRepository {
+    /// Takes the order out of the outbox index if it has no mark (a mark
+    /// added in between keeps it there: the condition checks).
+    async fn unlist_if_unmarked(&self, id: &OrderId) -> Result<(), RepositoryError> {
         let mut condition = "attribute_exists(PK)".to_owned();
         let mut request = self
             .client

@@ -18,10 +18,12 @@ pub enum Outcome {
     UnknownOrder(OrderId),
     /// The order was cancelled before its `OrderPlaced` arrived.
     CancelledBeforeConfirmation(OrderId),
-    /// The relay ran: how many marked events it published.
+    /// The relay ran: how many marked events it published, how many the
+    /// bus refused, and how many damaged outbox entries it skipped.
     Relayed {
         published: usize,
         failed: usize,
+        skipped: usize,
     },
     /// An event of ours that needs nothing here.
     Ignored(&'static str),
@@ -34,8 +36,16 @@ impl std::fmt::Display for Outcome {
             Self::AlreadyConfirmed(id) => write!(f, "{id} was confirmed already"),
             Self::UnknownOrder(id) => write!(f, "{id} is not stored; acknowledged"),
             Self::CancelledBeforeConfirmation(id) => write!(f, "{id} was cancelled; left as it is"),
-            Self::Relayed { published, failed } => {
-                write!(f, "relay published {published} event(s), {failed} failed")
+            Self::Relayed {
+                published,
+                failed,
+                skipped,
+            } => {
+                write!(f, "relay published {published} event(s), {failed} failed")?;
+                if *skipped > 0 {
+                    write!(f, ", {skipped} damaged outbox entr(y/ies) skipped")?;
+                }
+                Ok(())
             }
             Self::Ignored(why) => write!(f, "ignored: {why}"),
         }
@@ -67,6 +77,8 @@ pub struct Consumer {
     relay_batch: usize,
     /// Rounds per scheduled run, while rounds come back full.
     relay_rounds: usize,
+    /// Write each relay run's metrics line to stdout.
+    metrics: bool,
 }
 
 fn field<'a>(event: &'a Value, name: &str) -> Result<&'a str, ConsumeError> {
@@ -83,7 +95,16 @@ impl Consumer {
             relay_min_age: Duration::from_secs(30),
             relay_batch: 100,
             relay_rounds: 20,
+            metrics: true,
         }
+    }
+
+    /// Leaves out the relay's metrics line (tests and tools that run the
+    /// consumer in their own process).
+    #[must_use]
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = false;
+        self
     }
 
     /// Sets how old a mark must be before the relay publishes it.
@@ -169,19 +190,86 @@ impl Consumer {
                 .relay(self.relay_min_age, self.relay_batch)
                 .await
                 .map_err(ConsumeError::Failed)?;
+            for key in &report.corrupt {
+                tracing::error!(entry = %key, "outbox entry cannot be read; skipped");
+            }
             total.published += report.published;
             total.failed += report.failed;
+            // The first round sees the oldest marks.
+            if total.oldest_mark_age.is_none() {
+                total.oldest_mark_age = report.oldest_mark_age;
+            }
+            let round_corrupt = report.corrupt.len();
+            if total.corrupt.is_empty() {
+                total.corrupt = report.corrupt;
+            }
             // A short round means the outbox is drained, or the bus is
-            // refusing: either way, the next schedule tries again.
-            if report.published + report.failed < self.relay_batch || report.failed > 0 {
+            // refusing: either way, the next schedule tries again. Damaged
+            // entries are met again by every round: one round names them.
+            if report.published + report.failed < self.relay_batch
+                || report.failed > 0
+                || round_corrupt > 0
+            {
                 break;
             }
+        }
+        if self.metrics {
+            // Per function, so that each stage's alarm reads its own.
+            let function =
+                std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned());
+            emit(&relay_metrics(
+                &total,
+                &function,
+                std::time::SystemTime::now(),
+            ));
         }
         Ok(Outcome::Relayed {
             published: total.published,
             failed: total.failed,
+            skipped: total.corrupt.len(),
         })
     }
+}
+
+/// The namespace of the service's own CloudWatch metrics.
+pub const METRICS_NAMESPACE: &str = "Orders";
+
+/// One relay run as a CloudWatch embedded-metric-format record: Lambda
+/// sends the function's stdout to CloudWatch Logs, which turns such a line
+/// into metrics (`OutboxOldestMarkAge`, the template's outbox alarm, and
+/// the run's counts) without an API call. The metrics have one dimension,
+/// `FunctionName`, which tells stages apart.
+pub fn relay_metrics(report: &RelayReport, function: &str, at: std::time::SystemTime) -> Value {
+    let millis = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    json!({
+        "_aws": {
+            "Timestamp": millis,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["FunctionName"]],
+                "Metrics": [
+                    {"Name": "OutboxOldestMarkAge", "Unit": "Seconds"},
+                    {"Name": "RelayPublished", "Unit": "Count"},
+                    {"Name": "RelayFailed", "Unit": "Count"},
+                    {"Name": "OutboxDamagedEntries", "Unit": "Count"},
+                ],
+            }],
+        },
+        "FunctionName": function,
+        "OutboxOldestMarkAge": report.oldest_mark_age.map_or(0, |age| age.as_secs()),
+        "RelayPublished": report.published,
+        "RelayFailed": report.failed,
+        "OutboxDamagedEntries": report.corrupt.len(),
+    })
+}
+
+/// Writes one line to stdout, where Lambda's log capture reads it.
+fn emit(line: &Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
 }
 
 fn source_chain(err: &dyn std::error::Error) -> String {

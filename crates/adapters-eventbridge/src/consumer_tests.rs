@@ -26,7 +26,9 @@ fn harness() -> Harness {
         ServiceConfig::default(),
     );
     Harness {
-        consumer: Consumer::new(service.clone()).with_relay_min_age(Duration::ZERO),
+        consumer: Consumer::new(service.clone())
+            .with_relay_min_age(Duration::ZERO)
+            .without_metrics(),
         service,
         events,
     }
@@ -185,7 +187,8 @@ async fn the_scheduled_event_runs_the_relay() {
         outcome,
         Outcome::Relayed {
             published: 3,
-            failed: 0
+            failed: 0,
+            skipped: 0
         }
     );
     let again = h.consumer.handle(&scheduled()).await.expect("relay");
@@ -193,7 +196,8 @@ async fn the_scheduled_event_runs_the_relay() {
         again,
         Outcome::Relayed {
             published: 0,
-            failed: 0
+            failed: 0,
+            skipped: 0
         }
     );
     assert_eq!(h.events.published().len(), 3);
@@ -208,4 +212,34 @@ async fn order_cancelled_is_acknowledged_and_ignored() {
         h.consumer.handle(&event).await,
         Ok(Outcome::Ignored(_))
     ));
+}
+
+/// CloudWatch's embedded metric format: `_aws.CloudWatchMetrics` names the
+/// namespace, the dimension sets and the metrics, whose values are members
+/// of the root (CloudWatch_Embedded_Metric_Format_Specification).
+#[test]
+fn a_relay_run_is_one_embedded_metric_format_record() {
+    let report = domain::RelayReport {
+        published: 4,
+        failed: 1,
+        corrupt: vec!["ORDER#X/METADATA: damaged".into()],
+        oldest_mark_age: Some(Duration::from_millis(95_400)),
+    };
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(1_790_000_000_123);
+    let record = crate::relay_metrics(&report, "dev-orders-events", at);
+    let directive = &record["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(record["_aws"]["Timestamp"], 1_790_000_000_123_u64);
+    assert_eq!(directive["Namespace"], crate::METRICS_NAMESPACE);
+    assert_eq!(directive["Dimensions"], json!([["FunctionName"]]));
+    assert_eq!(record["FunctionName"], "dev-orders-events");
+    for metric in directive["Metrics"].as_array().expect("metrics") {
+        let name = metric["Name"].as_str().expect("name");
+        assert!(record[name].is_u64(), "{name} has no value: {record}");
+    }
+    assert_eq!(record["OutboxOldestMarkAge"], 95);
+    assert_eq!(record["RelayPublished"], 4);
+    assert_eq!(record["RelayFailed"], 1);
+    assert_eq!(record["OutboxDamagedEntries"], 1);
+    let empty = crate::relay_metrics(&domain::RelayReport::default(), "f", at);
+    assert_eq!(empty["OutboxOldestMarkAge"], 0, "an empty outbox is age 0");
 }

@@ -18,7 +18,7 @@ mod consumer;
 mod publisher;
 mod wire;
 
-pub use consumer::{ConsumeError, Consumer, Outcome};
+pub use consumer::{ConsumeError, Consumer, METRICS_NAMESPACE, Outcome, relay_metrics};
 pub use publisher::{EventBridgePublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 pub use wire::{DETAIL_SOURCE, OrderEventDetail};
 

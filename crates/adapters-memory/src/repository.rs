@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use domain::{
     CreateOutcome, CustomerId, EventKind, IdempotencyRecord, ListPosition, Order, OrderId,
-    OrderPage, OrderRepository, PageLimit, PendingEvent, RepositoryError, Timestamp, Version,
+    OrderPage, OrderRepository, PageLimit, PendingEvent, PendingEvents, RepositoryError, Timestamp,
+    Version,
 };
 
 #[derive(Debug, Default)]
@@ -159,7 +160,7 @@ impl OrderRepository for InMemoryOrderRepository {
         &self,
         marked_before: Timestamp,
         limit: usize,
-    ) -> Result<Vec<PendingEvent>, RepositoryError> {
+    ) -> Result<PendingEvents, RepositoryError> {
         let state = self.state();
         let mut due: Vec<(&Timestamp, &(OrderId, EventKind))> = state
             .marks
@@ -168,7 +169,7 @@ impl OrderRepository for InMemoryOrderRepository {
             .map(|(key, at)| (at, key))
             .collect();
         due.sort();
-        Ok(due
+        let events = due
             .into_iter()
             .filter_map(|(at, (id, kind))| {
                 state.orders.get(id).map(|order| PendingEvent {
@@ -178,7 +179,11 @@ impl OrderRepository for InMemoryOrderRepository {
                 })
             })
             .take(limit)
-            .collect())
+            .collect();
+        Ok(PendingEvents {
+            events,
+            corrupt: Vec::new(),
+        })
     }
 
     async fn clear_mark(&self, id: &OrderId, kind: EventKind) -> Result<(), RepositoryError> {

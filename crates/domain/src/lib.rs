@@ -25,7 +25,7 @@ pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestHash};
 pub use order::{Confirmation, Order, OrderParts, OrderStatus, TransitionError, Version};
 pub use ports::{
     Clock, CreateOutcome, EventPublisher, IdGenerator, OrderPage, OrderRepository, PendingEvent,
-    PublishError, RejectedEvent, RepositoryError,
+    PendingEvents, PublishError, RejectedEvent, RepositoryError,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockClock, MockEventPublisher, MockIdGenerator, MockOrderRepository};

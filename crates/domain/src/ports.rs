@@ -59,6 +59,16 @@ pub struct PendingEvent {
     pub marked_at: Timestamp,
 }
 
+/// What one look at the outbox found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PendingEvents {
+    /// Oldest mark first.
+    pub events: Vec<PendingEvent>,
+    /// Outbox entries that cannot be read as orders, by key: skipped, so
+    /// that one damaged item does not stop every run behind it.
+    pub corrupt: Vec<String>,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OrderRepository: Send + Sync {
@@ -109,14 +119,21 @@ pub trait OrderRepository: Send + Sync {
 
     /// Marked events whose mark is at or before `marked_before`, oldest
     /// first, at most `limit` of them. MUST include the order as stored now.
+    ///
+    /// - MUST return `limit` events when at least that many are marked,
+    ///   however many entries without a mark (or damaged ones) come first.
+    /// - MUST skip an entry it cannot read, naming it in `corrupt`, rather
+    ///   than fail.
     async fn pending_events(
         &self,
         marked_before: Timestamp,
         limit: usize,
-    ) -> Result<Vec<PendingEvent>, RepositoryError>;
+    ) -> Result<PendingEvents, RepositoryError>;
 
     /// Removes the mark for `kind` from the order. MUST succeed when the mark
     /// or the order is already gone, and MUST NOT change the order's version.
+    /// The last mark's removal MUST take the order out of the outbox in the
+    /// same write, so that no outcome leaves an unmarked entry behind.
     async fn clear_mark(&self, id: &OrderId, kind: EventKind) -> Result<(), RepositoryError>;
 }
 

@@ -61,10 +61,15 @@ pub struct Placed {
     pub delivery: Delivery,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RelayReport {
     pub published: usize,
     pub failed: usize,
+    /// Keys of outbox entries that could not be read: skipped, for the
+    /// caller to log.
+    pub corrupt: Vec<String>,
+    /// How old the oldest mark this run found was (none found: `None`).
+    pub oldest_mark_age: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -233,13 +238,24 @@ impl OrderService {
     /// `min_age`, then clears the marks of those the bus accepted.
     pub async fn relay(&self, min_age: Duration, limit: usize) -> Result<RelayReport, OrderError> {
         let cutoff = self.clock.now().minus(min_age);
-        let pending = self
+        let found = self
             .repo
             .pending_events(cutoff, limit)
             .await
             .map_err(repository_error)?;
+        let pending = found.events;
+        let now = self.clock.now();
+        let mut report = RelayReport {
+            corrupt: found.corrupt,
+            oldest_mark_age: pending.iter().map(|p| p.marked_at).min().map(|at| {
+                Duration::from_millis(
+                    u64::try_from(now.unix_millis() - at.unix_millis()).unwrap_or(0),
+                )
+            }),
+            ..RelayReport::default()
+        };
         if pending.is_empty() {
-            return Ok(RelayReport::default());
+            return Ok(report);
         }
         let events: Vec<OrderEvent> = pending
             .iter()
@@ -258,7 +274,6 @@ impl OrderService {
             }
             Err(PublishError::Unavailable(_)) => vec![false; events.len()],
         };
-        let mut report = RelayReport::default();
         for (event, ok) in events.iter().zip(accepted) {
             if ok {
                 // A mark that cannot be cleared is published again next

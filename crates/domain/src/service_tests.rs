@@ -12,7 +12,7 @@ use crate::cursor::ListPosition;
 use crate::order::{OrderStatus, Version};
 use crate::ports::{
     MockClock, MockEventPublisher, MockIdGenerator, MockOrderRepository, PendingEvent,
-    RejectedEvent,
+    PendingEvents, RejectedEvent,
 };
 use crate::time::Timestamp;
 use crate::values::ValueError;
@@ -496,10 +496,13 @@ async fn the_relay_clears_only_the_marks_of_accepted_events() {
         .expect_pending_events()
         .withf(|cutoff, limit| *cutoff == now().minus(Duration::from_secs(30)) && *limit == 50)
         .returning(|_, _| {
-            Ok(vec![
-                pending(EventKind::OrderPlaced),
-                pending(EventKind::OrderCancelled),
-            ])
+            Ok(PendingEvents {
+                events: vec![
+                    pending(EventKind::OrderPlaced),
+                    pending(EventKind::OrderCancelled),
+                ],
+                corrupt: vec![],
+            })
         });
     d.events.expect_publish().times(1).returning(|events| {
         assert_eq!(events.len(), 2);
@@ -524,17 +527,22 @@ async fn the_relay_clears_only_the_marks_of_accepted_events() {
         report,
         RelayReport {
             published: 1,
-            failed: 1
+            failed: 1,
+            corrupt: vec![],
+            oldest_mark_age: Some(Duration::from_secs(60)),
         }
     );
 }
 
 #[tokio::test]
-async fn the_relay_keeps_every_mark_when_the_bus_is_down() {
+async fn the_relay_keeps_every_mark_when_the_bus_is_down_and_reports_damaged_entries() {
     let mut d = Doubles::new().with_time_and_ids();
-    d.repo
-        .expect_pending_events()
-        .returning(|_, _| Ok(vec![pending(EventKind::OrderPlaced)]));
+    d.repo.expect_pending_events().returning(|_, _| {
+        Ok(PendingEvents {
+            events: vec![pending(EventKind::OrderPlaced)],
+            corrupt: vec!["ORDER#X/METADATA: damaged".into()],
+        })
+    });
     d.events
         .expect_publish()
         .returning(|_| Err(PublishError::Unavailable("down".into())));
@@ -543,7 +551,9 @@ async fn the_relay_keeps_every_mark_when_the_bus_is_down() {
         report,
         RelayReport {
             published: 0,
-            failed: 1
+            failed: 1,
+            corrupt: vec!["ORDER#X/METADATA: damaged".into()],
+            oldest_mark_age: Some(Duration::from_secs(60)),
         }
     );
 }
@@ -551,7 +561,9 @@ async fn the_relay_keeps_every_mark_when_the_bus_is_down() {
 #[tokio::test]
 async fn the_relay_with_nothing_marked_publishes_nothing() {
     let mut d = Doubles::new().with_time_and_ids();
-    d.repo.expect_pending_events().returning(|_, _| Ok(vec![]));
+    d.repo
+        .expect_pending_events()
+        .returning(|_, _| Ok(PendingEvents::default()));
     let report = d.service().relay(Duration::ZERO, 10).await.unwrap();
     assert_eq!(report, RelayReport::default());
 }

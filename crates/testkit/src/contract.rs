@@ -142,7 +142,11 @@ pub async fn an_update_with_a_stale_version_is_a_conflict_and_changes_nothing(re
         "{result:?}"
     );
     assert_eq!(stored(&repo, &original).await, first);
-    let marks = repo.pending_events(at(1_000), 100).await.expect("pending");
+    let marks = repo
+        .pending_events(at(1_000), 100)
+        .await
+        .expect("pending")
+        .events;
     assert!(
         marks.iter().all(|p| p.kind != EventKind::OrderCancelled),
         "a refused update left a mark: {marks:?}"
@@ -390,7 +394,11 @@ pub async fn cancel_and_confirm_transitions_are_stored(repo: Repo) {
 pub async fn placing_sets_a_mark_and_clearing_it_keeps_the_version(repo: Repo) {
     let order = placed("C-mark", 0);
     create(&repo, &order).await;
-    let pending = repo.pending_events(at(0), 100).await.expect("pending");
+    let pending = repo
+        .pending_events(at(0), 100)
+        .await
+        .expect("pending")
+        .events;
     let mine: Vec<_> = pending
         .iter()
         .filter(|p| p.order.id() == order.id())
@@ -402,7 +410,11 @@ pub async fn placing_sets_a_mark_and_clearing_it_keeps_the_version(repo: Repo) {
     repo.clear_mark(order.id(), EventKind::OrderPlaced)
         .await
         .expect("clear");
-    let pending = repo.pending_events(at(1_000), 100).await.expect("pending");
+    let pending = repo
+        .pending_events(at(1_000), 100)
+        .await
+        .expect("pending")
+        .events;
     assert!(
         pending.iter().all(|p| p.order.id() != order.id()),
         "{pending:?}"
@@ -420,7 +432,11 @@ pub async fn an_update_can_add_a_mark(repo: Repo) {
     repo.update(&order, Version::INITIAL, Some(EventKind::OrderCancelled))
         .await
         .expect("update");
-    let pending = repo.pending_events(at(50), 100).await.expect("pending");
+    let pending = repo
+        .pending_events(at(50), 100)
+        .await
+        .expect("pending")
+        .events;
     let mine: Vec<_> = pending
         .iter()
         .filter(|p| p.order.id() == order.id())
@@ -446,9 +462,14 @@ pub async fn pending_events_respect_the_cutoff_order_and_limit(repo: Repo) {
             .map(|p| p.order)
             .collect()
     };
-    let due = mine(repo.pending_events(at(0), 100).await.expect("pending"));
+    let due = mine(
+        repo.pending_events(at(0), 100)
+            .await
+            .expect("pending")
+            .events,
+    );
     assert_eq!(due, vec![early.clone(), middle.clone()]);
-    let one = repo.pending_events(at(0), 1).await.expect("pending");
+    let one = repo.pending_events(at(0), 1).await.expect("pending").events;
     assert_eq!(one.len(), 1);
     assert!(one[0].marked_at <= at(-3_000));
 }

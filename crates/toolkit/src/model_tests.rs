@@ -309,3 +309,37 @@ fn the_project_template_runs_both_functions_with_their_settings() {
         }
     }
 }
+
+#[test]
+fn the_projects_alarms_on_the_services_own_metrics_name_metrics_the_relay_emits() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+    let template = Template::load(&path).unwrap();
+    let emitted = adapters_eventbridge::relay_metrics(
+        &domain::RelayReport::default(),
+        "f",
+        std::time::SystemTime::now(),
+    );
+    let mut checked = 0;
+    for (id, resource) in template.resources_raw() {
+        let properties = &resource["Properties"];
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::Alarm")
+            || properties["Namespace"].as_str() != Some(adapters_eventbridge::METRICS_NAMESPACE)
+        {
+            continue;
+        }
+        let metric = properties["MetricName"].as_str().unwrap();
+        assert!(
+            emitted.get(metric).is_some(),
+            "{id} alarms on {metric}, which the relay does not emit"
+        );
+        let dimensions: Vec<&str> = properties["Dimensions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["Name"].as_str())
+            .collect();
+        assert_eq!(dimensions, ["FunctionName"], "{id}");
+        checked += 1;
+    }
+    assert!(checked >= 1, "no alarm on the outbox metrics");
+}
