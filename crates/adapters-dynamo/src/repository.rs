@@ -96,6 +96,7 @@ impl DynamoOrderRepository {
             .table_name(&self.table)
             .set_item(Some(new_order_item(order)))
             .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
@@ -103,9 +104,36 @@ impl DynamoOrderRepository {
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
             {
-                Err(RepositoryError::AlreadyExists)
+                let stored = match e.err() {
+                    PutItemError::ConditionalCheckFailedException(c) => c.item().cloned(),
+                    _ => None,
+                };
+                self.settle_create(order, stored).await
             }
             Err(e) => Err(classify("PutItem", e)),
+        }
+    }
+
+    /// The write of a new order failed its condition: an order with its id
+    /// is stored. Ids are new for each request, so that is almost always
+    /// this request's own write, committed by an attempt whose answer was
+    /// lost (the SDK then retried): read it back, and if it is this order,
+    /// the write succeeded.
+    async fn settle_create(
+        &self,
+        order: &Order,
+        stored: Option<Item>,
+    ) -> Result<CreateOutcome, RepositoryError> {
+        let stored = match stored {
+            Some(item) => Some(item),
+            None => self.get_item(order_key(order.id())).await?,
+        };
+        match stored.map(|item| order_from_item(&item)).transpose()? {
+            Some(found) if same_placement(&found, order) => {
+                tracing::info!(order_id = %order.id(), "the order's write had committed on an earlier attempt");
+                Ok(CreateOutcome::Created)
+            }
+            _ => Err(RepositoryError::AlreadyExists),
         }
     }
 
@@ -136,6 +164,11 @@ impl DynamoOrderRepository {
                 .transact_write_items()
                 .transact_items(TransactWriteItem::builder().put(put_order.clone()).build())
                 .transact_items(TransactWriteItem::builder().put(put_record.clone()).build())
+                // The SDK's retries of one attempt share a token, so a retry
+                // of a committed transaction succeeds instead of failing its
+                // conditions (TransactWriteItems' ClientRequestToken, ten
+                // minutes); a new attempt after a conflict is a new request.
+                .client_request_token(format!("{}-{attempt}", order.id()))
                 .send()
                 .await;
             let err = match result {
@@ -166,10 +199,18 @@ impl DynamoOrderRepository {
                 // Gone between the write and the read (expired and swept):
                 // the next attempt may take the key.
                 let Some(stored) = stored else { continue };
-                return self.replay(record, &stored).await;
+                return match self.replay(record, &stored).await? {
+                    // The record names this very order: an earlier attempt
+                    // of this request committed and its answer was lost.
+                    CreateOutcome::Replayed(original) if same_placement(&original, order) => {
+                        Ok(CreateOutcome::Created)
+                    }
+                    outcome => Ok(outcome),
+                };
             }
             if code(0) == "ConditionalCheckFailed" {
-                return Err(RepositoryError::AlreadyExists);
+                let stored = reasons.first().and_then(|r| r.item()).cloned();
+                return self.settle_create(order, stored).await;
             }
             let conflicted = reasons
                 .iter()
@@ -247,6 +288,24 @@ impl DynamoOrderRepository {
     }
 }
 
+/// Whether `stored` is `order` as this request placed it (what a later
+/// change alters, status and version, aside).
+fn same_placement(stored: &Order, order: &Order) -> bool {
+    stored.id() == order.id()
+        && stored.customer_id() == order.customer_id()
+        && stored.items() == order.items()
+        && stored.created_at() == order.created_at()
+}
+
+/// Whether `stored` is already exactly what an update to `order` writes:
+/// an earlier attempt of this same update committed.
+fn same_change(stored: &Order, order: &Order) -> bool {
+    same_placement(stored, order)
+        && stored.version() == order.version()
+        && stored.status() == order.status()
+        && stored.updated_at() == order.updated_at()
+}
+
 fn is_conditional_failure(err: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
     matches!(
         err,
@@ -314,20 +373,28 @@ impl OrderRepository for DynamoOrderRepository {
         match request.update_expression(expression).send().await {
             Ok(_) => Ok(()),
             Err(err) if is_conditional_failure(&err) => {
-                let existed = match &err {
+                let old = match &err {
                     SdkError::ServiceError(e) => match e.err() {
-                        UpdateItemError::ConditionalCheckFailedException(c) => c.item().is_some(),
-                        _ => false,
+                        UpdateItemError::ConditionalCheckFailedException(c) => c.item().cloned(),
+                        _ => None,
                     },
-                    _ => false,
+                    _ => None,
                 };
                 // Without the old item in the error, one read tells apart.
-                let existed = existed || self.get_item(order_key(order.id())).await?.is_some();
-                Err(if existed {
-                    RepositoryError::VersionConflict
-                } else {
-                    RepositoryError::NotFound
-                })
+                let old = match old {
+                    Some(item) => Some(item),
+                    None => self.get_item(order_key(order.id())).await?,
+                };
+                match old.map(|item| order_from_item(&item)).transpose()? {
+                    None => Err(RepositoryError::NotFound),
+                    // An earlier attempt of this update committed (its
+                    // answer was lost and the SDK retried): done.
+                    Some(stored) if same_change(&stored, order) => {
+                        tracing::info!(order_id = %order.id(), "the update had committed on an earlier attempt");
+                        Ok(())
+                    }
+                    Some(_) => Err(RepositoryError::VersionConflict),
+                }
             }
             Err(err) => Err(classify("UpdateItem", err)),
         }

@@ -46,19 +46,103 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+fn conditional_put_failure(stored: Option<Order>) -> Rule {
+    mock!(Client::put_item).then_error(move || {
+        PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .set_item(stored.as_ref().map(new_order_item))
+                .build(),
+        )
+    })
+}
+
+/// An UpdateItem whose condition fails, returning `stored` as the old item.
+fn conditional_update_failure(stored: &Order) -> Rule {
+    let old = new_order_item(stored);
+    mock!(Client::update_item).then_error(move || {
+        UpdateItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .set_item(Some(old.clone()))
+                .build(),
+        )
+    })
+}
+
+/// Stores `cancelled` over version 1, with its `OrderCancelled` mark.
+async fn cancel_from_the_first_version(
+    rule: &Rule,
+    cancelled: &Order,
+) -> Result<(), RepositoryError> {
+    repo(&[rule])
+        .update(cancelled, Version::INITIAL, Some(EventKind::OrderCancelled))
+        .await
+}
+
+/// Another order under the same id: what a lost race on an id would store.
+fn another_order_with_the_id_of(order: &Order) -> Order {
+    Order::place(
+        order.id().clone(),
+        order.customer_id().clone(),
+        testkit::orders::items(&[("PROD-OTHER", 7)]),
+        order.created_at(),
+    )
+}
+
 #[tokio::test]
 async fn a_taken_id_is_already_exists() {
-    let put = mock!(Client::put_item).then_error(|| {
-        PutItemError::ConditionalCheckFailedException(
-            ConditionalCheckFailedException::builder().build(),
-        )
-    });
-    let result = repo(&[&put]).create(&order(), None).await;
+    let order = order();
+    let put = conditional_put_failure(Some(another_order_with_the_id_of(&order)));
+    let result = repo(&[&put]).create(&order, None).await;
     assert!(
         matches!(result, Err(RepositoryError::AlreadyExists)),
         "{result:?}"
     );
     assert_eq!(put.num_calls(), 1);
+}
+
+/// The SDK retried a PutItem whose first attempt committed (its answer was
+/// lost): the retry fails its condition on this very order. Settled by the
+/// old item the failure returns (ReturnValuesOnConditionCheckFailure), or
+/// by a read when it returns none, the write is a success.
+#[tokio::test]
+async fn a_condition_failed_on_this_very_order_is_a_created_order() {
+    let order = order();
+    let put = conditional_put_failure(Some(order.clone()));
+    let result = repo(&[&put]).create(&order, None).await;
+    assert!(matches!(result, Ok(CreateOutcome::Created)), "{result:?}");
+
+    let put = conditional_put_failure(None);
+    let stored = new_order_item(&order);
+    let get = mock!(Client::get_item)
+        .match_requests(|req| req.consistent_read() == Some(true))
+        .then_output(move || {
+            GetItemOutput::builder()
+                .set_item(Some(stored.clone()))
+                .build()
+        });
+    let result = repo(&[&put, &get]).create(&order, None).await;
+    assert!(matches!(result, Ok(CreateOutcome::Created)), "{result:?}");
+    assert_eq!(get.num_calls(), 1);
+}
+
+/// The same for an order with an idempotency key: the record names this
+/// order, so the transaction had committed; 201, not a replay.
+#[tokio::test]
+async fn a_transaction_that_committed_on_an_earlier_attempt_is_a_created_order() {
+    let order = order();
+    let result = create_with_the_key_taken_by(&order, &order).await;
+    assert!(matches!(result, Ok(CreateOutcome::Created)), "{result:?}");
+}
+
+/// An update the SDK retried after its first attempt committed: the
+/// stored order is exactly the change, so it succeeded.
+#[tokio::test]
+async fn an_update_whose_earlier_attempt_committed_succeeds() {
+    let mut cancelled = order();
+    cancelled.cancel(testkit::orders::at(5)).expect("cancel");
+    let retried = conditional_update_failure(&cancelled);
+    let result = cancel_from_the_first_version(&retried, &cancelled).await;
+    assert!(result.is_ok(), "{result:?}");
 }
 
 #[tokio::test]
@@ -135,14 +219,7 @@ async fn a_server_error_is_unavailable_and_a_client_error_unexpected() {
 async fn a_stale_version_is_a_conflict_and_a_missing_order_not_found() {
     let mut stored = order();
     stored.confirm(testkit::orders::at(1)).expect("confirm");
-    let old = new_order_item(&order());
-    let stale = mock!(Client::update_item).then_error(move || {
-        UpdateItemError::ConditionalCheckFailedException(
-            ConditionalCheckFailedException::builder()
-                .set_item(Some(old.clone()))
-                .build(),
-        )
-    });
+    let stale = conditional_update_failure(&order());
     let result = repo(&[&stale])
         .update(&stored, Version::INITIAL, None)
         .await;
@@ -190,13 +267,7 @@ async fn an_update_is_conditional_on_the_expected_version_and_adds_the_mark() {
                 && names.get("#mark").map(String::as_str) == Some("outboxOrderCancelled")
         })
         .then_output(|| UpdateItemOutput::builder().build());
-    let result = repo(&[&update])
-        .update(
-            &cancelled,
-            Version::INITIAL,
-            Some(EventKind::OrderCancelled),
-        )
-        .await;
+    let result = cancel_from_the_first_version(&update, &cancelled).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(update.num_calls(), 1);
 }
@@ -225,20 +296,28 @@ fn key_taken(stored: HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -
     })
 }
 
-#[tokio::test]
-async fn a_taken_key_with_the_same_request_replays_the_stored_order() {
-    let first = order();
-    let retry = testkit::orders::placed("CUST-001", 500);
-    let transact = key_taken(idempotency_item(&record(&first, &first), first.id()));
-    let stored = new_order_item(&first);
+/// Creates `order` with its key, which `first` (stored) already holds.
+async fn create_with_the_key_taken_by(
+    first: &Order,
+    order: &Order,
+) -> Result<CreateOutcome, RepositoryError> {
+    let transact = key_taken(idempotency_item(&record(first, first), first.id()));
+    let stored = new_order_item(first);
     let get = mock!(Client::get_item).then_output(move || {
         GetItemOutput::builder()
             .set_item(Some(stored.clone()))
             .build()
     });
-    let result = repo(&[&transact, &get])
-        .create(&retry, Some(record(&retry, &retry)))
-        .await;
+    repo(&[&transact, &get])
+        .create(order, Some(record(order, order)))
+        .await
+}
+
+#[tokio::test]
+async fn a_taken_key_with_the_same_request_replays_the_stored_order() {
+    let first = order();
+    let retry = testkit::orders::placed("CUST-001", 500);
+    let result = create_with_the_key_taken_by(&first, &retry).await;
     match result {
         Ok(CreateOutcome::Replayed(original)) => assert_eq!(original, first),
         other => panic!("expected a replay, got {other:?}"),

@@ -379,3 +379,74 @@ async fn repeated_and_out_of_order_deliveries_leave_the_right_final_state() {
     assert_eq!(cancelled_now["status"], "cancelled");
     server.stop().await;
 }
+
+/// A write commits but its answer is lost: the proxy holds DynamoDB's
+/// answer past the client's attempt timeout (2 s, `client_timeouts`), the
+/// SDK sends the request again, and that retry fails its condition on the
+/// request's own write. Each is settled by the item the failure returns
+/// (ReturnValuesOnConditionCheckFailure): the order is created once and
+/// answered 201, the cancel 200; no duplicate, no 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_whose_answers_are_lost_are_settled_by_reading_back_without_duplicates_or_409s() {
+    const EACH: usize = 3;
+    let dynamodb = testkit::dynamodb::shared();
+    let proxy = Proxy::start(socket_of(dynamodb.endpoint())).await;
+    let table = fresh_table("faults-ambiguous");
+    let server = start_server(&proxy.url(), &table, Events::Local).await;
+    let base = server.url();
+    let http = client();
+    let past_the_attempt_timeout = Duration::from_millis(2_500);
+
+    let mut statuses = Vec::new();
+    let mut placed = Vec::new();
+    for i in 0..2 * EACH {
+        // Half without an Idempotency-Key (one PutItem), half with one (a
+        // TransactWriteItems with the key's record).
+        let (target, key) = if i < EACH {
+            ("DynamoDB_20120810.PutItem", None)
+        } else {
+            (
+                "DynamoDB_20120810.TransactWriteItems",
+                Some(format!("lost-{i}")),
+            )
+        };
+        proxy.delay_answers(target, 1, past_the_attempt_timeout);
+        let answer = place(
+            &http,
+            &base,
+            &order_body("FAULT-AMBIGUOUS", &format!("P{i}")),
+            key.as_deref(),
+        )
+        .await;
+        statuses.push(answer.status);
+        placed.extend(answer.order_id());
+    }
+    for id in placed.iter().take(EACH) {
+        proxy.delay_answers("DynamoDB_20120810.UpdateItem", 1, past_the_attempt_timeout);
+        statuses.push(cancel(&http, &base, id).await.status);
+    }
+    let by_status = histogram(statuses.iter().copied());
+    let stored = reliability::stored_order_ids(&dynamodb.client(), &table).await;
+    let cancelled = {
+        let mut n = 0;
+        for id in placed.iter().take(EACH) {
+            let order = get_order(&http, &base, id).await.json();
+            n += usize::from(order["status"] == "cancelled");
+        }
+        n
+    };
+    println!(
+        "faults/ambiguous: answers held back {}; answers by status {by_status:?}; orders stored {} for {} places (duplicates {}); cancelled {cancelled} of {EACH}",
+        proxy.delayed(),
+        stored.len(),
+        2 * EACH,
+        stored.len().saturating_sub(2 * EACH)
+    );
+    assert_eq!(proxy.delayed(), 3 * EACH, "every write's answer was held");
+    assert_eq!(by_status.get(&201), Some(&(2 * EACH)), "{by_status:?}");
+    assert_eq!(by_status.get(&200), Some(&EACH), "{by_status:?}");
+    assert_eq!(by_status.get(&409), None);
+    assert_eq!(stored.len(), 2 * EACH, "duplicates: {stored:?}");
+    assert_eq!(cancelled, EACH);
+    server.stop().await;
+}
