@@ -35,7 +35,7 @@ fn handler(c: &mut Criterion) {
     c.bench_function("place-order", |b| {
         b.to_async(&runtime).iter(|| async {
             let reply = api
-                .handle_event(place.clone(), "bench")
+                .handle_event(place.clone(), "bench", None)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(reply["statusCode"], 201);
@@ -45,7 +45,7 @@ fn handler(c: &mut Criterion) {
 
     // One stored order, read again and again.
     let created = runtime
-        .block_on(api.handle_event(place.clone(), "bench"))
+        .block_on(api.handle_event(place.clone(), "bench", None))
         .unwrap_or_else(|e| panic!("{e}"));
     let body: Value = serde_json::from_str(created["body"].as_str().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -56,7 +56,7 @@ fn handler(c: &mut Criterion) {
     c.bench_function("get-order", |b| {
         b.to_async(&runtime).iter(|| async {
             let reply = api
-                .handle_event(get.clone(), "bench")
+                .handle_event(get.clone(), "bench", None)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(reply["statusCode"], 200);

@@ -1,6 +1,6 @@
 //! `Api`: routes a request to its use case and renders the outcome.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
@@ -15,6 +15,32 @@ use crate::gateway::{self, BasePath, EventError, RequestId};
 use crate::problem::ApiError;
 use crate::routes::{self, Operation, RouteMatch};
 use crate::wire::{self, OrderBody, PageBody};
+
+/// When the invocation must have answered by: Lambda's deadline for it
+/// (`Context::deadline`). A request extension; without it, no bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(pub Instant);
+
+/// Time kept before the deadline to answer: publishing stops this long
+/// before it (what is left stays marked for the relay), and a request still
+/// running half this long before it is answered 503, not cut off by Lambda
+/// (which API Gateway would answer 502, whatever was stored).
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+
+/// A future that completes `margin` before the request's deadline, or
+/// never when it has none.
+fn before_deadline(request: &Request, margin: Duration) -> impl Future<Output = ()> + Send + use<> {
+    let at = request
+        .extensions()
+        .get::<Deadline>()
+        .map(|d| d.0.checked_sub(margin).unwrap_or(d.0));
+    async move {
+        match at {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    }
+}
 
 /// The order API over one `OrderService`. Build it once, outside the
 /// handler, and share it between invocations.
@@ -33,13 +59,18 @@ impl Api {
     /// request id, reported when the event carries none of its own.
     ///
     /// Fails only when the event is not an API Gateway event at all.
+    /// `deadline` is when the invocation must have answered by.
     pub async fn handle_event(
         &self,
         event: Value,
         invocation_id: &str,
+        deadline: Option<Instant>,
     ) -> Result<Value, EventError> {
         match gateway::into_request(event, invocation_id)? {
-            Ok(incoming) => {
+            Ok(mut incoming) => {
+                if let Some(at) = deadline {
+                    incoming.request.extensions_mut().insert(Deadline(at));
+                }
                 let response = self.handle(incoming.request).await;
                 Ok(gateway::into_event_response(incoming.origin, response))
             }
@@ -60,7 +91,14 @@ impl Api {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
         let request_id = request_id(&request);
-        let response = match self.dispatch(&request).await {
+        let out_of_time = before_deadline(&request, ANSWER_MARGIN / 2);
+        let outcome = tokio::select! {
+            outcome = self.dispatch(&request) => outcome,
+            () = out_of_time => Err(ApiError::Unavailable(
+                "no answer from the store within the invocation's time".into(),
+            )),
+        };
+        let response = match outcome {
             Ok(response) => response,
             Err(error) => error.into_response(&request_id),
         };
@@ -115,7 +153,10 @@ impl Api {
             }
             Operation::CancelOrder => {
                 let id = order_id(param("orderId"))?;
-                let (order, delivery) = self.service.cancel(&id).await?;
+                let (order, delivery) = self
+                    .service
+                    .cancel_by(&id, before_deadline(request, ANSWER_MARGIN))
+                    .await?;
                 log_delivery(request, &order, &delivery);
                 Ok(json(StatusCode::OK, &OrderBody::from(&order)))
             }
@@ -134,7 +175,10 @@ impl Api {
             .get("idempotency-key")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let command = wire::place_order(&value, key)?;
-        let placed = self.service.place(command).await?;
+        let placed = self
+            .service
+            .place_by(command, before_deadline(request, ANSWER_MARGIN))
+            .await?;
         log_delivery(request, &placed.order, &placed.delivery);
         let mut response = json(StatusCode::CREATED, &OrderBody::from(&placed.order));
         let base = request

@@ -12,7 +12,7 @@ mod problem;
 mod routes;
 mod wire;
 
-pub use api::Api;
+pub use api::{ANSWER_MARGIN, Api, Deadline};
 pub use gateway::{EventError, Origin};
 pub use problem::ApiError;
 pub use routes::{Operation, ROUTES, Route};

@@ -58,7 +58,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Sends `event` and checks the invariants of every answer.
 fn check(api: &Api, runtime: &tokio::runtime::Runtime, event: Value) -> Result<u16, TestCaseError> {
     let reply = runtime
-        .block_on(api.handle_event(event, "prop-1"))
+        .block_on(api.handle_event(event, "prop-1", None))
         .map_err(|e| TestCaseError::fail(format!("not taken as an API Gateway event: {e}")))?;
     let status = reply["statusCode"].as_u64().unwrap_or(0);
     prop_assert!((200..500).contains(&status), "status {status}: {reply}");

@@ -51,7 +51,7 @@ fn harness() -> Harness {
     }
 }
 
-fn api_over(repo: Arc<dyn OrderRepository>, events: Arc<InMemoryEventPublisher>) -> Api {
+fn api_over(repo: Arc<dyn OrderRepository>, events: Arc<dyn domain::EventPublisher>) -> Api {
     Api::new(OrderService::new(
         repo,
         events,
@@ -71,7 +71,7 @@ struct Reply {
 
 async fn send(api: &Api, event: Value) -> Reply {
     let raw = api
-        .handle_event(event, "invocation-1")
+        .handle_event(event, "invocation-1", None)
         .await
         .expect("an API Gateway event");
     let status = u16::try_from(raw["statusCode"].as_u64().expect("statusCode")).expect("u16");
@@ -218,7 +218,7 @@ async fn an_event_that_is_not_from_api_gateway_fails_the_invocation() {
     let h = harness();
     let err = h
         .api
-        .handle_event(json!({"source": "orders.api", "detail": {}}), "inv")
+        .handle_event(json!({"source": "orders.api", "detail": {}}), "inv", None)
         .await
         .unwrap_err();
     assert!(
@@ -601,6 +601,97 @@ async fn a_failing_bus_still_acknowledges_the_order() {
     let reply = send(&h.api, post(GOOD)).await;
     assert_eq!(reply.status, 201);
     assert_eq!(h.repo.marks().len(), 1, "the outbox keeps the event");
+}
+
+/// A dependency that never answers (a connection the network swallowed).
+struct Stalled;
+
+#[async_trait::async_trait]
+impl domain::EventPublisher for Stalled {
+    async fn publish(&self, _: &[domain::OrderEvent]) -> Result<(), domain::PublishError> {
+        std::future::pending().await
+    }
+}
+
+#[async_trait::async_trait]
+impl OrderRepository for Stalled {
+    async fn create(
+        &self,
+        _: &domain::Order,
+        _: Option<domain::IdempotencyRecord>,
+    ) -> Result<domain::CreateOutcome, RepositoryError> {
+        std::future::pending().await
+    }
+    async fn get(&self, _: &OrderId) -> Result<Option<domain::Order>, RepositoryError> {
+        std::future::pending().await
+    }
+    async fn update(
+        &self,
+        _: &domain::Order,
+        _: domain::Version,
+        _: Option<domain::EventKind>,
+    ) -> Result<(), RepositoryError> {
+        std::future::pending().await
+    }
+    async fn list_by_customer(
+        &self,
+        _: &domain::CustomerId,
+        _: domain::PageLimit,
+        _: Option<domain::ListPosition>,
+    ) -> Result<domain::OrderPage, RepositoryError> {
+        std::future::pending().await
+    }
+    async fn pending_events(
+        &self,
+        _: Timestamp,
+        _: usize,
+    ) -> Result<domain::PendingEvents, RepositoryError> {
+        std::future::pending().await
+    }
+    async fn clear_mark(&self, _: &OrderId, _: domain::EventKind) -> Result<(), RepositoryError> {
+        std::future::pending().await
+    }
+}
+
+/// An invocation that has `left` before Lambda stops it.
+async fn send_with_time_left(api: &Api, event: Value, left: std::time::Duration) -> Value {
+    api.handle_event(
+        event,
+        "invocation-1",
+        Some(std::time::Instant::now() + left),
+    )
+    .await
+    .expect("an API Gateway event")
+}
+
+/// Lambda stops a function at its deadline, and API Gateway answers a
+/// stopped function 502 whatever it stored. A bus that does not answer
+/// must not take the request there: publishing stops `ANSWER_MARGIN`
+/// before the deadline, the order is acknowledged, its mark stays.
+#[tokio::test]
+async fn a_bus_that_does_not_answer_is_given_up_before_the_deadline_and_the_order_acknowledged() {
+    let repo = Arc::new(InMemoryOrderRepository::new());
+    let api = api_over(repo.clone(), Arc::new(Stalled));
+    let left = crate::ANSWER_MARGIN + std::time::Duration::from_millis(200);
+    let raw = send_with_time_left(&api, post(GOOD), left).await;
+    assert_eq!(raw["statusCode"], 201, "{raw}");
+    assert_eq!(repo.marks().len(), 1, "the outbox keeps the event");
+}
+
+/// A store that does not answer: a 503 with Retry-After before the
+/// deadline, rather than Lambda's cut-off.
+#[tokio::test]
+async fn a_store_that_does_not_answer_is_a_503_before_the_deadline() {
+    let api = api_over(Arc::new(Stalled), Arc::new(InMemoryEventPublisher::new()));
+    let left = crate::ANSWER_MARGIN + std::time::Duration::from_millis(200);
+    for event in [
+        post(GOOD),
+        rest("GET", "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R", None),
+    ] {
+        let raw = send_with_time_left(&api, event, left).await;
+        assert_eq!(raw["statusCode"], 503, "{raw}");
+        assert_eq!(raw["headers"]["retry-after"], "1", "{raw}");
+    }
 }
 
 #[tokio::test]

@@ -24,18 +24,43 @@ use serde_json::Value;
 /// What a handler's failure is: any error, as `lambda_runtime` takes it.
 pub type HandlerError = lambda_runtime::Error;
 
+/// What the runtime says of one invocation besides its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The invocation's request id.
+    pub request_id: String,
+    /// When the function is stopped if it has not answered (its timeout
+    /// from the invocation's start).
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Invocation {
+    /// From the Lambda context: its deadline is milliseconds since the
+    /// Unix epoch, made an `Instant` on this process's clock.
+    pub fn from_context(context: &lambda_runtime::Context) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let left = Duration::from_millis(context.deadline.saturating_sub(now));
+        Self {
+            request_id: context.request_id.clone(),
+            deadline: Some(std::time::Instant::now() + left),
+        }
+    }
+}
+
 /// A function's handler: one event in, one response (or error) out, as
 /// the Lambda runtime calls it.
 #[async_trait]
 pub trait Handler: Send + Sync {
-    /// Handles one invocation. `request_id` is the invocation's id.
-    async fn handle(&self, event: Value, request_id: &str) -> Result<Value, HandlerError>;
+    /// Handles one invocation.
+    async fn handle(&self, event: Value, invocation: &Invocation) -> Result<Value, HandlerError>;
 }
 
 #[async_trait]
 impl Handler for Api {
-    async fn handle(&self, event: Value, request_id: &str) -> Result<Value, HandlerError> {
-        self.handle_event(event, request_id)
+    async fn handle(&self, event: Value, invocation: &Invocation) -> Result<Value, HandlerError> {
+        self.handle_event(event, &invocation.request_id, invocation.deadline)
             .await
             .map_err(HandlerError::from)
     }
@@ -43,7 +68,7 @@ impl Handler for Api {
 
 #[async_trait]
 impl Handler for Consumer {
-    async fn handle(&self, event: Value, _request_id: &str) -> Result<Value, HandlerError> {
+    async fn handle(&self, event: Value, _invocation: &Invocation) -> Result<Value, HandlerError> {
         self.handle_invocation(event)
             .await
             .map_err(HandlerError::from)
@@ -159,7 +184,7 @@ pub async fn run(binary: &str) -> Result<(), lambda_runtime::Error> {
             let handler = &handler;
             async move {
                 handler
-                    .handle(event.payload, &event.context.request_id)
+                    .handle(event.payload, &Invocation::from_context(&event.context))
                     .await
             }
         },

@@ -5,7 +5,9 @@
 //! write; the event is published at once and the mark cleared; when
 //! publishing fails, the mark stays and `relay` publishes it later.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::cursor::{ListCursor, PageLimit};
@@ -41,6 +43,10 @@ pub enum DeliveryError {
     Publish(#[source] PublishError),
     #[error("the event was published but its mark could not be cleared")]
     ClearMark(#[source] RepositoryError),
+    /// The caller's deadline came first: publishing (or clearing the mark)
+    /// was left unfinished, and the mark stays for the relay.
+    #[error("the deadline for publishing passed")]
+    OutOfTime,
 }
 
 /// What became of the event a change produced.
@@ -140,6 +146,18 @@ impl OrderService {
     /// published then. A failure to publish does not fail the request: the
     /// order is stored and marked, and the relay publishes it.
     pub async fn place(&self, request: PlaceOrder) -> Result<Placed, OrderError> {
+        self.place_by(request, std::future::pending()).await
+    }
+
+    /// `place`, with publishing bounded by `deadline` (a future that
+    /// completes when the time for it is up: the caller's timer, so this
+    /// crate keeps no clock of its own). The order is stored either way;
+    /// what is not published by then stays marked for the relay.
+    pub async fn place_by(
+        &self,
+        request: PlaceOrder,
+        deadline: impl Future<Output = ()> + Send,
+    ) -> Result<Placed, OrderError> {
         let (customer, items, key) = validate(request)?;
         let now = self.clock.now();
         let order = Order::place(self.ids.next_order_id(), customer, items, now);
@@ -160,7 +178,9 @@ impl OrderService {
                 delivery: Delivery::Unchanged,
             }),
             CreateOutcome::Created => {
-                let delivery = self.deliver(&order, EventKind::OrderPlaced).await;
+                let delivery = self
+                    .deliver_by(&order, EventKind::OrderPlaced, deadline)
+                    .await;
                 Ok(Placed {
                     order,
                     replayed: false,
@@ -200,6 +220,15 @@ impl OrderService {
 
     /// Cancels an order and publishes `OrderCancelled`.
     pub async fn cancel(&self, id: &OrderId) -> Result<(Order, Delivery), OrderError> {
+        self.cancel_by(id, std::future::pending()).await
+    }
+
+    /// `cancel`, with publishing bounded by `deadline`, as `place_by`.
+    pub async fn cancel_by(
+        &self,
+        id: &OrderId,
+        deadline: impl Future<Output = ()> + Send,
+    ) -> Result<(Order, Delivery), OrderError> {
         let mut changed = false;
         let order = self
             .change(id, |order, now| {
@@ -214,7 +243,8 @@ impl OrderService {
             })
             .await?;
         let delivery = if changed {
-            self.deliver(&order, EventKind::OrderCancelled).await
+            self.deliver_by(&order, EventKind::OrderCancelled, deadline)
+                .await
         } else {
             Delivery::Unchanged
         };
@@ -316,6 +346,17 @@ impl OrderService {
         Err(OrderError::Conflict)
     }
 
+    async fn deliver_by(
+        &self,
+        order: &Order,
+        kind: EventKind,
+        deadline: impl Future<Output = ()> + Send,
+    ) -> Delivery {
+        first_of(self.deliver(order, kind), deadline)
+            .await
+            .unwrap_or(Delivery::Deferred(DeliveryError::OutOfTime))
+    }
+
     async fn deliver(&self, order: &Order, kind: EventKind) -> Delivery {
         let event = OrderEvent::of(kind, order);
         if let Err(err) = self.events.publish(std::slice::from_ref(&event)).await {
@@ -326,6 +367,26 @@ impl OrderService {
             Err(err) => Delivery::Deferred(DeliveryError::ClearMark(err)),
         }
     }
+}
+
+/// `work`'s output, or `None` when `deadline` completes first (`work` is
+/// then dropped where it stands).
+async fn first_of<T>(
+    work: impl Future<Output = T>,
+    deadline: impl Future<Output = ()>,
+) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let mut deadline = std::pin::pin!(deadline);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Parses every field and reports all that are invalid, not just the first.

@@ -246,6 +246,47 @@ async fn a_failing_bus_still_acknowledges_the_order_and_keeps_its_mark() {
     assert_eq!(placed.order.status(), OrderStatus::Created);
 }
 
+/// A bus that never answers (a connection the network swallowed).
+struct Stalled;
+
+#[async_trait::async_trait]
+impl EventPublisher for Stalled {
+    async fn publish(&self, _events: &[OrderEvent]) -> Result<(), PublishError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn publishing_stops_at_the_deadline_and_the_order_is_acknowledged_with_its_mark() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_create()
+        .times(1)
+        .returning(|_, _| Ok(CreateOutcome::Created));
+    // No clear_mark expectation: the mark must stay for the relay.
+    let service = OrderService::new(
+        Arc::new(d.repo),
+        Arc::new(Stalled),
+        Arc::new(d.clock),
+        Arc::new(d.ids),
+        ServiceConfig::default(),
+    );
+    // A deadline already passed when publishing starts.
+    let placed = service
+        .place_by(request("C", &[("A", 1)], None), std::future::ready(()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            placed.delivery,
+            Delivery::Deferred(DeliveryError::OutOfTime)
+        ),
+        "{:?}",
+        placed.delivery
+    );
+    assert_eq!(placed.order.status(), OrderStatus::Created);
+}
+
 #[tokio::test]
 async fn an_idempotency_key_is_stored_with_the_request_hash_and_expiry() {
     let mut d = Doubles::new().with_time_and_ids();

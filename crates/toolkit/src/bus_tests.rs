@@ -21,7 +21,11 @@ struct Counting {
 
 #[async_trait]
 impl app::Handler for Counting {
-    async fn handle(&self, event: Value, _request_id: &str) -> Result<Value, app::HandlerError> {
+    async fn handle(
+        &self,
+        event: Value,
+        _invocation: &app::Invocation,
+    ) -> Result<Value, app::HandlerError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         self.seen.lock().unwrap().push(event);
         if call <= self.failures {

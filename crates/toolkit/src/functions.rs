@@ -108,8 +108,13 @@ impl LocalFunction {
                 "errorMessage": format!("failed to deserialize the incoming data into the function's payload type: {e}"),
             })),
             Ok(event) => {
-                match tokio::time::timeout(self.spec.timeout, handler.handle(event, &request_id))
-                    .await
+                // As Lambda's context: the deadline is the start plus the
+                // function's Timeout.
+                let context = app::Invocation {
+                    request_id: request_id.clone(),
+                    deadline: Some(started + self.spec.timeout),
+                };
+                match tokio::time::timeout(self.spec.timeout, handler.handle(event, &context)).await
                 {
                     Ok(Ok(reply)) => Answer::Response(reply),
                     Ok(Err(e)) => Answer::FunctionError(json!({

@@ -343,3 +343,22 @@ fn the_projects_alarms_on_the_services_own_metrics_name_metrics_the_relay_emits(
     }
     assert!(checked >= 1, "no alarm on the outbox metrics");
 }
+
+#[test]
+fn the_api_functions_timeout_is_the_sum_its_template_comment_gives() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+    let template = Template::load(&path).unwrap();
+    let m = load(&template, &context(&[])).unwrap();
+    let api = m
+        .functions
+        .iter()
+        .find(|f| f.binary == app::HTTP_API_BINARY)
+        .unwrap();
+    let dynamodb = adapters_dynamo::client_timeouts().operation_timeout().unwrap();
+    let eventbridge = adapters_eventbridge::client_timeouts()
+        .operation_timeout()
+        .unwrap();
+    // Store, one PutEvents round, clear the mark, then answer.
+    let sum = dynamodb + eventbridge + dynamodb + adapters_http::ANSWER_MARGIN;
+    assert_eq!(api.timeout, sum, "{:?} vs {sum:?}", api.timeout);
+}
