@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use domain::{Confirmation, OrderError, OrderId, OrderService, RelayReport, TransitionError};
+use domain::{
+    Confirmation, OrderError, OrderId, OrderService, RelayReport, TransitionError, Version,
+};
 
 use crate::wire::{DETAIL_SOURCE, OrderEventDetail};
 
@@ -18,6 +20,13 @@ pub enum Outcome {
     UnknownOrder(OrderId),
     /// The order was cancelled before its `OrderPlaced` arrived.
     CancelledBeforeConfirmation(OrderId),
+    /// The event is older than what the order has applied (its `version`
+    /// is behind the stored order's): ignored.
+    Superseded {
+        id: OrderId,
+        event_version: u64,
+        applied: u64,
+    },
     /// The relay ran: how many marked events it published, how many the
     /// bus refused, and how many damaged outbox entries it skipped.
     Relayed {
@@ -36,6 +45,14 @@ impl std::fmt::Display for Outcome {
             Self::AlreadyConfirmed(id) => write!(f, "{id} was confirmed already"),
             Self::UnknownOrder(id) => write!(f, "{id} is not stored; acknowledged"),
             Self::CancelledBeforeConfirmation(id) => write!(f, "{id} was cancelled; left as it is"),
+            Self::Superseded {
+                id,
+                event_version,
+                applied,
+            } => write!(
+                f,
+                "{id} is at version {applied}, past the event's {event_version}; ignored"
+            ),
             Self::Relayed {
                 published,
                 failed,
@@ -168,9 +185,20 @@ impl Consumer {
             .map_err(|e| ConsumeError::Malformed(format!("`detail` is not an order event: {e}")))?;
         let id = OrderId::parse(&detail.order_id)
             .map_err(|e| ConsumeError::Malformed(format!("`detail.orderId`: {e}")))?;
-        match self.service.confirm(&id).await {
+        let seen = match detail.version {
+            None => None,
+            Some(raw) => Some(Version::new(raw).ok_or_else(|| {
+                ConsumeError::Malformed(format!("`detail.version` {raw} is not a version"))
+            })?),
+        };
+        match self.service.confirm_placed(&id, seen).await {
             Ok((_, Confirmation::Confirmed)) => Ok(Outcome::Confirmed(id)),
             Ok((_, Confirmation::AlreadyConfirmed)) => Ok(Outcome::AlreadyConfirmed(id)),
+            Ok((_, Confirmation::Superseded { applied })) => Ok(Outcome::Superseded {
+                id,
+                event_version: seen.map_or(0, Version::get),
+                applied: applied.get(),
+            }),
             Err(OrderError::NotFound) => {
                 tracing::warn!(order_id = %id, "OrderPlaced for an order that is not stored");
                 Ok(Outcome::UnknownOrder(id))

@@ -137,6 +137,36 @@ async fn a_late_event_for_a_cancelled_order_changes_nothing() {
     assert_eq!(stored.status(), OrderStatus::Cancelled);
 }
 
+/// An event carries the order's version after its change: one older than
+/// the stored order is ignored as superseded, and a bad one is malformed.
+#[tokio::test]
+async fn an_order_placed_older_than_the_stored_order_is_ignored_by_its_version() {
+    let h = harness();
+    let order = place(&h.service).await;
+    h.service.cancel(order.id()).await.expect("cancel");
+    let mut event = order_placed(order.id().as_str());
+    event["detail"]["version"] = json!(1);
+    let outcome = h.consumer.handle(&event).await.expect("acknowledged");
+    assert_eq!(
+        outcome,
+        Outcome::Superseded {
+            id: order.id().clone(),
+            event_version: 1,
+            applied: 2
+        }
+    );
+    assert_eq!(
+        h.service.get(order.id()).await.expect("stored").version().get(),
+        2,
+        "nothing written"
+    );
+    event["detail"]["version"] = json!(0);
+    assert!(matches!(
+        h.consumer.handle(&event).await,
+        Err(ConsumeError::Malformed(_))
+    ));
+}
+
 #[tokio::test]
 async fn malformed_events_are_rejected_without_retry() {
     let h = harness();

@@ -77,6 +77,10 @@ pub enum Confirmation {
     Confirmed,
     /// It was confirmed already; nothing changed.
     AlreadyConfirmed,
+    /// The order has changed since the event that asked for confirmation
+    /// (its version is past the event's) and is not confirmed: the event is
+    /// older than what was applied, so nothing changed.
+    Superseded { applied: Version },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -254,9 +254,28 @@ impl OrderService {
     /// Confirms an order after its `OrderPlaced` event. A repeated
     /// confirmation returns `AlreadyConfirmed` and changes nothing.
     pub async fn confirm(&self, id: &OrderId) -> Result<(Order, Confirmation), OrderError> {
+        self.confirm_placed(id, None).await
+    }
+
+    /// `confirm`, for the event that spoke of the order at `seen` (its
+    /// `version`): an order changed since then and not confirmed is
+    /// `Superseded`, and nothing is written. Without a version (events
+    /// from before it was sent), as `confirm`.
+    pub async fn confirm_placed(
+        &self,
+        id: &OrderId,
+        seen: Option<crate::order::Version>,
+    ) -> Result<(Order, Confirmation), OrderError> {
         let mut outcome = Confirmation::AlreadyConfirmed;
         let order = self
             .change(id, |order, now| {
+                let moved_on = seen.is_some_and(|seen| order.version() > seen);
+                if moved_on && order.status() != crate::order::OrderStatus::Confirmed {
+                    outcome = Confirmation::Superseded {
+                        applied: order.version(),
+                    };
+                    return Ok(false);
+                }
                 outcome = order.confirm(now)?;
                 Ok(outcome == Confirmation::Confirmed)
             })

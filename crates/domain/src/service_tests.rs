@@ -470,6 +470,48 @@ async fn confirming_again_writes_nothing() {
     assert_eq!(outcome, Confirmation::AlreadyConfirmed);
 }
 
+/// An `OrderPlaced` of version 1 for an order since cancelled (version 2):
+/// older than what was applied, so ignored; nothing is written.
+#[tokio::test]
+async fn an_order_placed_older_than_the_stored_order_is_superseded_and_writes_nothing() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo
+        .expect_get()
+        .returning(|_| Ok(Some(stored_order(OrderStatus::Cancelled))));
+    let (order, outcome) = d
+        .service()
+        .confirm_placed(&order_id(), Some(Version::INITIAL))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Confirmation::Superseded {
+            applied: order.version()
+        }
+    );
+    assert!(order.version() > Version::INITIAL);
+}
+
+#[tokio::test]
+async fn an_order_placed_of_the_stored_version_confirms_and_a_repeat_is_already_confirmed() {
+    for (status, expected) in [
+        (OrderStatus::Created, Confirmation::Confirmed),
+        (OrderStatus::Confirmed, Confirmation::AlreadyConfirmed),
+    ] {
+        let mut d = Doubles::new().with_time_and_ids();
+        d.repo
+            .expect_get()
+            .returning(move |_| Ok(Some(stored_order(status))));
+        d.repo.expect_update().returning(|_, _, _| Ok(()));
+        let (_, outcome) = d
+            .service()
+            .confirm_placed(&order_id(), Some(Version::INITIAL))
+            .await
+            .unwrap();
+        assert_eq!(outcome, expected, "{status:?}");
+    }
+}
+
 #[tokio::test]
 async fn listing_decodes_the_cursor_and_encodes_the_next_one() {
     let mut d = Doubles::new().with_time_and_ids();

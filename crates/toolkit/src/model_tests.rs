@@ -354,7 +354,9 @@ fn the_api_functions_timeout_is_the_sum_its_template_comment_gives() {
         .iter()
         .find(|f| f.binary == app::HTTP_API_BINARY)
         .unwrap();
-    let dynamodb = adapters_dynamo::client_timeouts().operation_timeout().unwrap();
+    let dynamodb = adapters_dynamo::client_timeouts()
+        .operation_timeout()
+        .unwrap();
     let eventbridge = adapters_eventbridge::client_timeouts()
         .operation_timeout()
         .unwrap();
