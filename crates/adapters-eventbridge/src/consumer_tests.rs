@@ -156,7 +156,12 @@ async fn an_order_placed_older_than_the_stored_order_is_ignored_by_its_version()
         }
     );
     assert_eq!(
-        h.service.get(order.id()).await.expect("stored").version().get(),
+        h.service
+            .get(order.id())
+            .await
+            .expect("stored")
+            .version()
+            .get(),
         2,
         "nothing written"
     );

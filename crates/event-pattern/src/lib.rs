@@ -15,7 +15,14 @@
 //!   `wildcard`), `numeric`, `exists`, `wildcard`, `cidr`; and `$or` over
 //!   whole sub-patterns.
 //! - A missing field matches only `{"exists": false}`; `exists` speaks of
-//!   leaf values only.
+//!   leaf values only, so a field holding an object matches
+//!   `{"exists": false}` too.
+//! - What EventBridge refuses is refused (aws/event-ruler's README is the
+//!   reference): `numeric` bounds outside -5.0e9..=5.0e9 or more than one
+//!   lower or upper bound (event numbers outside that range match no
+//!   `numeric`); `anything-but` with anything but strings, numbers (a list
+//!   of one kind) or its prefix/suffix/wildcard/equals-ignore-case forms;
+//!   wildcard escapes other than `\*` and `\\`, and consecutive `*`.
 //!
 //! Invariant: matching never panics, whatever the event holds.
 

@@ -169,13 +169,18 @@ impl Matcher {
     }
 
     fn anything_but(arg: &Value, path: &str) -> Result<Self, PatternError> {
+        // "Anything-but works with single string and numeric values or
+        // lists, which have to contain entirely strings or entirely
+        // numerics" (aws/event-ruler README, Anything-but matching).
         let scalar = |v: &Value| match v {
-            Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null => {
+            Value::String(_) => Ok(Self::Exact(v.clone())),
+            Value::Number(_) => {
+                check_numeric_range(v, path, "`anything-but`")?;
                 Ok(Self::Exact(v.clone()))
             }
             _ => Err(PatternError::invalid(
                 path,
-                "`anything-but` lists take strings or numbers",
+                format!("`anything-but` takes strings or numbers, not {v}"),
             )),
         };
         let inner = match arg {
@@ -185,7 +190,16 @@ impl Matcher {
                     "`anything-but` needs at least one value",
                 ));
             }
-            Value::Array(values) => values.iter().map(scalar).collect::<Result<_, _>>()?,
+            Value::Array(values) => {
+                let strings = values.iter().filter(|v| v.is_string()).count();
+                if strings != 0 && strings != values.len() {
+                    return Err(PatternError::invalid(
+                        path,
+                        "an `anything-but` list holds only strings or only numbers",
+                    ));
+                }
+                values.iter().map(scalar).collect::<Result<_, _>>()?
+            }
             Value::Object(o) if o.len() == 1 => {
                 let (op, inner) = o
                     .iter()
@@ -251,13 +265,24 @@ impl Matcher {
                     ));
                 }
             };
-            let n = pair[1].as_f64().ok_or_else(|| {
-                PatternError::invalid(path, format!("`numeric`: {} is not a number", pair[1]))
-            })?;
+            let n = check_numeric_range(&pair[1], path, "`numeric`")?;
             conditions.push((op, n));
         }
-        if conditions.len() == 2 && conditions.iter().any(|(c, _)| *c == Comparison::Eq) {
-            return Err(PatternError::invalid(path, "`numeric`: `=` stands alone"));
+        if conditions.len() == 2 {
+            if conditions.iter().any(|(c, _)| *c == Comparison::Eq) {
+                return Err(PatternError::invalid(path, "`numeric`: `=` stands alone"));
+            }
+            // A range: one lower bound and one upper bound.
+            let lower = conditions
+                .iter()
+                .filter(|(c, _)| matches!(c, Comparison::Gt | Comparison::Ge))
+                .count();
+            if lower != 1 {
+                return Err(PatternError::invalid(
+                    path,
+                    "`numeric` takes at most one lower bound (> or >=) and one upper bound (< or <=)",
+                ));
+            }
         }
         Ok(Self::Numeric(conditions))
     }
@@ -277,17 +302,22 @@ impl Matcher {
             Self::AnythingBut(inner) => {
                 !value.is_object() && !inner.iter().any(|m| m.matches(value))
             }
-            Self::Numeric(conditions) => value.as_f64().is_some_and(|n| {
-                conditions.iter().all(|(c, bound)| match c {
-                    Comparison::Lt => n < *bound,
-                    Comparison::Le => n <= *bound,
-                    Comparison::Eq => n == *bound,
-                    Comparison::Ge => n >= *bound,
-                    Comparison::Gt => n > *bound,
-                })
-            }),
-            // Presence is judged by the field's owner; here the value exists.
-            Self::Exists(wanted) => *wanted && !value.is_object(),
+            Self::Numeric(conditions) => value
+                .as_f64()
+                .filter(|n| in_numeric_range(*n))
+                .is_some_and(|n| {
+                    conditions.iter().all(|(c, bound)| match c {
+                        Comparison::Lt => n < *bound,
+                        Comparison::Le => n <= *bound,
+                        Comparison::Eq => n == *bound,
+                        Comparison::Ge => n >= *bound,
+                        Comparison::Gt => n > *bound,
+                    })
+                }),
+            // Only leaves exist: an object in the event's place is not one,
+            // so `exists: false` matches it ("Exists match only works on the
+            // leaf nodes", aws/event-ruler README, Exists matching).
+            Self::Exists(wanted) => *wanted != value.is_object(),
             Self::Wildcard(pattern) => value.as_str().is_some_and(|s| wildcard(pattern, s)),
             Self::Cidr { network, prefix } => value
                 .as_str()
@@ -297,15 +327,68 @@ impl Matcher {
     }
 }
 
-/// Refuses `**`, which EventBridge refuses too (it would only be slow).
+/// "Consecutive wildcard characters are not allowed", and "a backslash
+/// escaping any character other than asterisk or backslash is not allowed"
+/// (aws/event-ruler README, Wildcard matching); a trailing lone backslash
+/// escapes nothing and is refused too.
 fn check_wildcard(pattern: &str, path: &str) -> Result<String, PatternError> {
-    if pattern.contains("**") {
-        return Err(PatternError::invalid(
-            path,
-            "`wildcard` cannot hold consecutive `*`",
-        ));
+    let mut chars = pattern.chars();
+    let mut star_before = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if star_before => {
+                return Err(PatternError::invalid(
+                    path,
+                    "`wildcard` cannot hold consecutive `*`",
+                ));
+            }
+            '*' => star_before = true,
+            '\\' => {
+                match chars.next() {
+                    Some('*' | '\\') => {}
+                    Some(other) => {
+                        return Err(PatternError::invalid(
+                            path,
+                            format!(
+                                "`wildcard`: `\\{other}` escapes nothing; only `\\*` and `\\\\` are escapes"
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(PatternError::invalid(
+                            path,
+                            "`wildcard` ends with a lone `\\`",
+                        ));
+                    }
+                }
+                star_before = false;
+            }
+            _ => star_before = false,
+        }
     }
     Ok(pattern.to_owned())
+}
+
+/// "Numeric matching is limited to value between -5.0e9 and +5.0e9
+/// inclusive" (aws/event-ruler README, Numeric matching).
+const NUMERIC_LIMIT: f64 = 5.0e9;
+
+fn in_numeric_range(n: f64) -> bool {
+    (-NUMERIC_LIMIT..=NUMERIC_LIMIT).contains(&n)
+}
+
+/// A pattern's number, refused outside the range EventBridge compares.
+fn check_numeric_range(value: &Value, path: &str, op: &str) -> Result<f64, PatternError> {
+    let n = value
+        .as_f64()
+        .ok_or_else(|| PatternError::invalid(path, format!("{op}: {value} is not a number")))?;
+    if !in_numeric_range(n) {
+        return Err(PatternError::invalid(
+            path,
+            format!("{op}: {value} is outside -5.0e9 to 5.0e9, the range EventBridge compares"),
+        ));
+    }
+    Ok(n)
 }
 
 /// `*` matches any run of characters; `\*` a literal star, `\\` a backslash.

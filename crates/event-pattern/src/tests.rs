@@ -329,12 +329,15 @@ fn exists() {
         &e,
         "detail.absent",
     );
-    // Only leaves exist; an object is not a leaf.
+    // Only leaves exist; an object is not a leaf, so `exists: false`
+    // matches a field that holds one (aws/event-ruler README, Exists
+    // matching: its `c-count: {"c1": 100}` example).
     no(
         json!({"detail": {"nested": [{"exists": true}]}}),
         &e,
         "detail.nested",
     );
+    yes(json!({"detail": {"nested": [{"exists": false}]}}), &e);
     yes(json!({"detail": {"nothing": [{"exists": true}]}}), &e);
 }
 
@@ -479,6 +482,21 @@ fn invalid_patterns_are_refused_with_the_place_and_reason() {
         (json!({"n": [{"wildcard": "a**b"}]}), "n"),
         (json!({"n": [{"anything-but": []}]}), "n"),
         (json!({"n": [{"anything-but": {"numeric": [">", 1]}}]}), "n"),
+        // aws/event-ruler README, Anything-but matching: strings or
+        // numbers, a list entirely of one or the other.
+        (json!({"n": [{"anything-but": true}]}), "n"),
+        (json!({"n": [{"anything-but": null}]}), "n"),
+        (json!({"n": [{"anything-but": ["a", 1]}]}), "n"),
+        (json!({"n": [{"anything-but": [false]}]}), "n"),
+        // Numeric matching: -5.0e9 to +5.0e9, one lower and one upper bound.
+        (json!({"n": [{"numeric": [">", 5.000_000_001e9]}]}), "n"),
+        (json!({"n": [{"numeric": ["<", -6e9]}]}), "n"),
+        (json!({"n": [{"numeric": [">", 0, ">", 5]}]}), "n"),
+        (json!({"n": [{"numeric": ["<", 9, "<=", 5]}]}), "n"),
+        // Wildcard matching: only `\*` and `\\` are escapes.
+        (json!({"n": [{"wildcard": "a\\b"}]}), "n"),
+        (json!({"n": [{"wildcard": "a\\"}]}), "n"),
+        (json!({"n": [{"anything-but": {"wildcard": "x\\y"}}]}), "n"),
         (json!({"$or": [{"a": ["x"]}]}), "$or"),
         (json!({"n": [["nested"]]}), "n"),
     ] {
@@ -486,6 +504,36 @@ fn invalid_patterns_are_refused_with_the_place_and_reason() {
         assert_eq!(err.path, path, "{pattern}: {err}");
     }
     assert!(Pattern::parse_str("{not json").is_err());
+}
+
+/// The forms EventBridge accepts at the edges of those rules.
+#[test]
+fn the_edges_of_the_rules_are_accepted() {
+    for pattern in [
+        json!({"n": [{"numeric": [">=", -5e9, "<=", 5e9]}]}),
+        json!({"n": [{"numeric": ["<", 10, ">", 0]}]}),
+        json!({"n": [{"anything-but": [1, 2.5]}]}),
+        json!({"n": [{"anything-but": "x"}]}),
+        json!({"n": [{"wildcard": "a\\*b\\\\c*"}]}),
+    ] {
+        assert!(Pattern::parse(&pattern).is_ok(), "{pattern}");
+    }
+}
+
+/// A number outside the range EventBridge compares matches no `numeric`.
+#[test]
+fn numbers_outside_the_compared_range_match_no_numeric_matcher() {
+    let e = event(json!({"big": 6e9, "small": -7e9}));
+    no(
+        json!({"detail": {"big": [{"numeric": [">", 0]}]}}),
+        &e,
+        "detail.big",
+    );
+    no(
+        json!({"detail": {"small": [{"numeric": ["<", 0]}]}}),
+        &e,
+        "detail.small",
+    );
 }
 
 #[test]
