@@ -61,7 +61,11 @@ Tasks:
   test-faults       DynamoDB Local stopped mid-run (503 + Retry-After in
                     time, then recovery), EventBridge unreachable for 100
                     orders (the relay publishes each once), repeated and
-                    out-of-order deliveries; with moto (target/moto-venv)
+                    out-of-order deliveries, 100 leftovers ahead of a
+                    marked order (the relay is not stalled), answers lost
+                    after a committed write (no duplicate, no 409), a
+                    consumer failing 50 orders (50 in the failures queue,
+                    redriven, 50 confirmed); with moto (target/moto-venv)
   invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
          [--runs N] [--env KEY=VALUE]...
                     build a function binary of the template (fn-api,
@@ -85,6 +89,12 @@ Tasks:
                     cargo lambda build, then sam build + sam deploy of
                     infra/ for the stage; --functions-only runs cargo
                     lambda deploy per function; --dry-run prints the plan
+  dlq --stage STAGE [--redrive] [--queue-url URL] [--function-name NAME]
+      [--endpoint-url URL]
+                    list the events fn-events failed on after Lambda's
+                    retries (order, attempts, error) from the stage's
+                    failures queue; --redrive invokes the function with each
+                    and deletes it once handled (cargo xtask dlq --help)
   bench             cold start (30 runs per function), warm handler cost
                     (criterion), local API vs cargo lambda watch (wrk),
                     zipped sizes, duplicate HTTP/TLS crates, suite times;
@@ -111,7 +121,10 @@ fn main() -> ExitCode {
         Some((task, rest)) => (task.as_str(), rest),
         None => ("help", &[][..]),
     };
-    if matches!(task, "rule-test" | "local" | "event" | "doctor" | "deploy") {
+    if matches!(
+        task,
+        "rule-test" | "local" | "event" | "doctor" | "deploy" | "dlq"
+    ) {
         return toolkit::forward(task, rest);
     }
     if task == "invoke" {

@@ -77,6 +77,12 @@ pub(crate) fn integration() -> Result {
         &cargo,
         ["test", "--package", "adapters-dynamo", "--test", "it"],
         &env,
+    )?;
+    // `dlq` against moto's SQS, redriving through the local cloud.
+    cmd::run_with_env(
+        &cargo,
+        ["test", "--package", "toolkit", "--test", "dlq"],
+        &env,
     )
 }
 

@@ -52,6 +52,9 @@ pub struct Bus {
     retry_delays: Vec<Duration>,
     region: String,
     bus_names: Vec<String>,
+    /// An SQS API (moto) that OnFailure destinations naming a queue are
+    /// delivered to, as Lambda delivers them.
+    sqs: OnceLock<aws_sdk_sqs::Client>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -96,7 +99,15 @@ impl Bus {
             retry_delays,
             region: region.to_owned(),
             bus_names,
+            sqs: OnceLock::new(),
         })
+    }
+
+    /// Delivers the records of OnFailure destinations that name an SQS
+    /// queue to that queue on `client`'s endpoint (created there when
+    /// missing), besides keeping them on the dead-letter list (set once).
+    pub fn deliver_failures_to(&self, client: aws_sdk_sqs::Client) {
+        let _ = self.sqs.set(client);
     }
 
     /// Gives the bus the functions its rules target (set once).
@@ -279,7 +290,8 @@ impl Bus {
                         attempt - 1,
                         "EventAgeExceeded",
                         label,
-                    );
+                    )
+                    .await;
                     return;
                 }
             }
@@ -317,10 +329,11 @@ impl Bus {
             );
             last = Some((invocation.request_id, error));
         }
-        self.dead_letter(function, &event, last, attempts, "RetriesExhausted", label);
+        self.dead_letter(function, &event, last, attempts, "RetriesExhausted", label)
+            .await;
     }
 
-    fn dead_letter(
+    async fn dead_letter(
         &self,
         function: &LocalFunction,
         event: &Value,
@@ -333,7 +346,7 @@ impl Bus {
         let (request_id, error) = last.unwrap_or_else(|| {
             (crate::runtime::request_id(), json!({"errorType": "ServiceException", "errorMessage": "the function could not be started"}))
         });
-        let record = json!({
+        let mut record = json!({
             "version": "1.0",
             "timestamp": crate::local::now_rfc3339(),
             "requestContext": {
@@ -349,8 +362,25 @@ impl Bus {
                 "functionError": "Unhandled",
             },
             "responsePayload": error,
-            "destination": spec.async_config.on_failure,
         });
+        let delivered = match (&spec.async_config.on_failure, self.sqs.get()) {
+            (Some(destination), Some(sqs)) => match queue_name(destination) {
+                Some(queue) => match send_to_queue(sqs, queue, &record).await {
+                    Ok(url) => Some(url),
+                    Err(why) => {
+                        tracing::error!(
+                            "{label} -> {}: the record could not be sent to {destination}: {why}; it stays on the dead-letter list",
+                            spec.binary
+                        );
+                        None
+                    }
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        record["destination"] = json!(spec.async_config.on_failure);
+        record["deliveredTo"] = json!(delivered);
         tracing::error!(
             "{label} -> {}: dead letter after {invoke_count} attempts ({condition}): {}: {}{}",
             spec.binary,
@@ -367,6 +397,51 @@ impl Bus {
             .unwrap_or_else(PoisonError::into_inner)
             .push(record);
     }
+}
+
+/// The queue name of an SQS ARN (`arn:aws:sqs:REGION:ACCOUNT:NAME`).
+fn queue_name(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (_, service, _, _, name) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (service == "sqs" && !name.is_empty()).then_some(name)
+}
+
+/// Sends `record` to the queue named `queue`, made first when missing;
+/// returns the queue's URL.
+async fn send_to_queue(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    record: &Value,
+) -> Result<String, String> {
+    let show = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let url = match sqs.get_queue_url().queue_name(queue).send().await {
+        Ok(found) => found.queue_url.unwrap_or_default(),
+        Err(_) => sqs
+            .create_queue()
+            .queue_name(queue)
+            .send()
+            .await
+            .map_err(|e| show(&aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url
+            .unwrap_or_default(),
+    };
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(record.to_string())
+        .send()
+        .await
+        .map_err(|e| show(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    Ok(url)
 }
 
 #[cfg(test)]

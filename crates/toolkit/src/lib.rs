@@ -9,6 +9,7 @@
 pub mod bus;
 pub mod control;
 pub mod deploy;
+pub mod dlq;
 pub mod doctor;
 pub mod env_vars;
 pub mod events;
@@ -20,4 +21,5 @@ pub mod local;
 pub mod model;
 pub mod rule_test;
 pub mod runtime;
+pub mod stage;
 pub mod template;

@@ -106,6 +106,9 @@ pub struct LocalOptions {
     /// with cargo first when `build` is set.
     pub binary_dir: PathBuf,
     pub build: bool,
+    /// `--sqs-endpoint`: OnFailure destinations that name an SQS queue get
+    /// their records there (moto), as Lambda sends them.
+    pub sqs_endpoint: Option<String>,
 }
 
 impl LocalOptions {
@@ -130,6 +133,7 @@ impl LocalOptions {
             retry_delays: crate::bus::DEFAULT_RETRY_DELAYS.to_vec(),
             binary_dir: target.join("debug"),
             build: true,
+            sqs_endpoint: None,
         }
     }
 }
@@ -524,6 +528,10 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         model.buses.clone(),
         options.retry_delays.clone(),
     )?);
+    if let Some(endpoint) = &options.sqs_endpoint {
+        bus.deliver_failures_to(sqs_client(endpoint, &region));
+        tracing::info!("OnFailure destinations naming an SQS queue: delivered to {endpoint}");
+    }
     let published = Arc::new(PublishedEvents::default());
     let (publisher, events_text): (Arc<dyn EventPublisher>, String) = match &options.events {
         Events::Local => (
@@ -723,11 +731,10 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     })
 }
 
-/// An EventBridge client for `endpoint` with the function's timeouts and
-/// retries; credentials from the environment, or fixed local ones.
-fn eventbridge_client(endpoint: &str, region: &str) -> aws_sdk_eventbridge::Client {
-    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
-    let credentials = match (
+/// Credentials from the environment, or fixed local ones.
+fn local_credentials() -> aws_sdk_eventbridge::config::Credentials {
+    use aws_sdk_eventbridge::config::Credentials;
+    match (
         std::env::var("AWS_ACCESS_KEY_ID"),
         std::env::var("AWS_SECRET_ACCESS_KEY"),
     ) {
@@ -739,11 +746,30 @@ fn eventbridge_client(endpoint: &str, region: &str) -> aws_sdk_eventbridge::Clie
             "environment",
         ),
         _ => Credentials::new("local", "local", None, None, "local"),
-    };
+    }
+}
+
+/// An SQS client for `endpoint` (OnFailure destinations).
+fn sqs_client(endpoint: &str, region: &str) -> aws_sdk_sqs::Client {
+    use aws_sdk_sqs::config::{BehaviorVersion, Region};
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(local_credentials())
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+/// An EventBridge client for `endpoint` with the function's timeouts and
+/// retries; credentials from the environment, or fixed local ones.
+fn eventbridge_client(endpoint: &str, region: &str) -> aws_sdk_eventbridge::Client {
+    use aws_sdk_eventbridge::config::{BehaviorVersion, Region};
     let config = aws_sdk_eventbridge::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
-        .credentials_provider(credentials)
+        .credentials_provider(local_credentials())
         .endpoint_url(endpoint)
         .timeout_config(adapters_eventbridge::client_timeouts())
         .retry_config(adapters_eventbridge::client_retries())
@@ -883,7 +909,7 @@ Usage:
         [--dynamodb memory|local|URL] [--table local-orders] [--template FILE]
         [--binaries] [--lambda-port 3001|off] [--concurrency 10]
         [--parameter-overrides KEY=VALUE]... [--env-vars FILE]
-        [--retry-delays 1,2] [--no-build]
+        [--retry-delays 1,2] [--no-build] [--sqs-endpoint URL]
         [--eventbridge URL [--event-bus orders-bus]]
 
   --port      the API's port (default 3000; 0 picks a free one)
@@ -914,6 +940,10 @@ Usage:
   --retry-delays  seconds between the attempts of an async invocation
               (default 1,2; Lambda waits about 60 and 120)
   --no-build  do not run cargo build for the function binaries
+  --sqs-endpoint  send the records of OnFailure destinations that name an
+              SQS queue to that queue at this SQS endpoint (moto, say;
+              created there when missing), as Lambda does; they stay on
+              GET /dead-letters too
   --eventbridge  publish the in-process functions' events to this
               EventBridge endpoint (moto, say) on the bus --event-bus
               names, instead of the template's rules here
@@ -1029,6 +1059,14 @@ pub fn parse_options(
                     ));
                 }
                 eventbridge = Some(value);
+            }
+            "--sqs-endpoint" => {
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    return Err(format!(
+                        "--sqs-endpoint takes an http(s):// URL, not {value:?}"
+                    ));
+                }
+                options.sqs_endpoint = Some(value);
             }
             "--event-bus" => {
                 if value.is_empty() {

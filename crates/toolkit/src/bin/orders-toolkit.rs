@@ -24,6 +24,9 @@ Commands:
   event KIND  print a sample event: apigw-rest, apigw-http, eventbridge,
               scheduled, sqs, s3-put, dynamodb-stream
               (orders-toolkit event --help)
+  dlq --stage STAGE [--redrive]
+              list (or redrive) the events fn-events failed on, from the
+              stage's failures queue (orders-toolkit dlq --help)
   functions   list the template's functions, one tab-separated line each:
               logical id, binary, what invokes it (api, rule, schedule)
   services    start DynamoDB Local and moto's server (as the tests find
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         }
         Some((command, rest)) if command == "local" => local(rest, &root),
         Some((command, rest)) if command == "event" => event(rest, &root),
+        Some((command, rest)) if command == "dlq" => dlq(rest, &root),
         Some((command, rest)) if command == "invoke" => invoke(rest),
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
@@ -195,6 +199,36 @@ fn deploy(args: &[String], root: &Path) -> ExitCode {
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
     ExitCode::from(code)
+}
+
+fn dlq(args: &[String], root: &Path) -> ExitCode {
+    use toolkit::dlq::USAGE;
+    let options = match toolkit::dlq::parse_options(args) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&e, USAGE),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("no runtime: {e}"), ""),
+    };
+    match runtime.block_on(toolkit::dlq::run(&options, root)) {
+        Ok((text, all_handled)) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            if all_handled {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn invoke(args: &[String]) -> ExitCode {
