@@ -95,6 +95,10 @@ Tasks:
                     retries (order, attempts, error) from the stage's
                     failures queue; --redrive invokes the function with each
                     and deletes it once handled (cargo xtask dlq --help)
+  remote invoke FUNCTION --stage STAGE --event FILE|- [--function-name NAME]
+                    invoke a deployed function once (RequestResponse, log
+                    tail): its log tail and REPORT line, its response; exit
+                    status as invoke
   bench             cold start (30 runs per function), warm handler cost
                     (criterion), local API vs cargo lambda watch (wrk),
                     zipped sizes, duplicate HTTP/TLS crates, suite times;

@@ -120,13 +120,7 @@ impl Target for LambdaTarget {
             .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
             .send()
             .await
-            .map_err(|e| {
-                aws_sdk_lambda::error::DisplayErrorContext(e)
-                    .to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })?;
+            .map_err(|e| crate::stage::one_line_error("Lambda Invoke", &e))?;
         match output.function_error() {
             None => Ok(()),
             Some(kind) => {
@@ -314,12 +308,11 @@ async fn release(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipt: &str) -> R
         .map_err(|e| sqs_error("ChangeMessageVisibility", &e))
 }
 
-fn sqs_error<E: std::error::Error + 'static>(call: &str, err: &E) -> String {
-    let text = aws_sdk_sqs::error::DisplayErrorContext(err).to_string();
-    format!(
-        "SQS {call}: {}",
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    )
+fn sqs_error<E>(call: &str, err: &E) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    crate::stage::one_line_error(&format!("SQS {call}"), err)
 }
 
 pub const USAGE: &str = "\
@@ -359,46 +352,26 @@ pub struct DlqOptions {
 
 /// Reads `dlq`'s flags; `Ok(None)` for `--help`.
 pub fn parse_options(args: &[String]) -> Result<Option<DlqOptions>, String> {
-    let mut stage = None;
-    let mut options = DlqOptions {
-        stage: String::new(),
-        redrive: false,
-        queue_url: None,
-        function_name: None,
-        endpoint_url: None,
-    };
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--redrive" => {
-                options.redrive = true;
-                continue;
-            }
-            _ => {}
-        }
-        let value = rest
-            .next()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("{flag} needs a value"))?
-            .clone();
-        match flag.as_str() {
-            "--stage" => stage = Some(value),
-            "--queue-url" => options.queue_url = Some(value),
-            "--function-name" => options.function_name = Some(value),
-            "--endpoint-url" => {
-                if !(value.starts_with("http://") || value.starts_with("https://")) {
-                    return Err(format!(
-                        "--endpoint-url takes an http(s):// URL, not {value:?}"
-                    ));
-                }
-                options.endpoint_url = Some(value);
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
+    let flags = crate::stage::Flags::parse(
+        args,
+        &["--redrive"],
+        &[
+            "--stage",
+            "--queue-url",
+            "--function-name",
+            "--endpoint-url",
+        ],
+    )?;
+    if flags.help {
+        return Ok(None);
     }
-    options.stage = stage.ok_or("--stage is required")?;
-    Ok(Some(options))
+    Ok(Some(DlqOptions {
+        stage: flags.required("--stage")?,
+        redrive: flags.switches.contains("--redrive"),
+        queue_url: flags.value("--queue-url"),
+        function_name: flags.value("--function-name"),
+        endpoint_url: flags.value("--endpoint-url"),
+    }))
 }
 
 /// Runs `dlq`: the listing, or the redrive and its report, as text.

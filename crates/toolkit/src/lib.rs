@@ -19,6 +19,7 @@ pub mod infra_checks;
 pub mod invoke;
 pub mod local;
 pub mod model;
+pub mod remote;
 pub mod rule_test;
 pub mod runtime;
 pub mod stage;

@@ -77,6 +77,36 @@ impl Remote {
         })
     }
 
+    /// The deployed (physical) id of the stack's resource `logical`.
+    pub async fn physical_id(
+        &self,
+        cloudformation: &aws_sdk_cloudformation::Client,
+        logical: &str,
+    ) -> Result<String, String> {
+        let described = cloudformation
+            .describe_stack_resource()
+            .stack_name(&self.stack)
+            .logical_resource_id(logical)
+            .send()
+            .await
+            .map_err(|e| {
+                let text = self.explain("CloudFormation DescribeStackResource", &e);
+                if text.contains("does not exist") && !text.starts_with("stack ") {
+                    format!(
+                        "stack {} has no resource {logical}: deploy the current template (cargo xtask deploy --stage {})",
+                        self.stack, self.stage
+                    )
+                } else {
+                    text
+                }
+            })?;
+        described
+            .stack_resource_detail()
+            .and_then(|d| d.physical_resource_id())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("stack {} has no {logical} deployed yet", self.stack))
+    }
+
     fn no_stack(&self) -> String {
         format!(
             "stack {} does not exist in {}: deploy it with `cargo xtask deploy --stage {}`",
@@ -104,15 +134,85 @@ impl Remote {
         {
             return self.no_stack();
         }
-        match (err.code(), err.message()) {
-            (Some(code), Some(message)) => format!("{call}: {code}: {message}"),
-            _ => format!("{call}: {}", one_line(&text)),
-        }
+        one_line_error(call, err)
     }
 }
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An SDK failure of `call` as one line, with the service's own words.
+pub fn one_line_error<E>(call: &str, err: &E) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{call}: {code}: {message}"),
+        _ => format!(
+            "{call}: {}",
+            one_line(&DisplayErrorContext(err).to_string())
+        ),
+    }
+}
+
+/// A remote command's flags: `--help`, switches (no value) and flags with
+/// a value, each once; `--endpoint-url` checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub help: bool,
+    pub switches: std::collections::BTreeSet<String>,
+    pub values: BTreeMap<String, String>,
+}
+
+impl Flags {
+    /// Reads `args` against the switches and valued flags a command takes.
+    pub fn parse(args: &[String], switches: &[&str], valued: &[&str]) -> Result<Self, String> {
+        let mut flags = Self::default();
+        let mut rest = args.iter();
+        while let Some(flag) = rest.next() {
+            let name = flag.as_str();
+            if name == "--help" || name == "-h" {
+                flags.help = true;
+            } else if switches.contains(&name) {
+                flags.switches.insert(name.to_owned());
+            } else if valued.contains(&name) {
+                let value = rest
+                    .next()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("{flag} needs a value"))?;
+                if name == "--endpoint-url" {
+                    endpoint(value)?;
+                }
+                flags.values.insert(name.to_owned(), value.clone());
+            } else {
+                return Err(format!("unknown option {flag}"));
+            }
+        }
+        Ok(flags)
+    }
+
+    /// A flag's value.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned()
+    }
+
+    /// A flag's value, or that it is required.
+    pub fn required(&self, name: &str) -> Result<String, String> {
+        self.value(name)
+            .ok_or_else(|| format!("{name} is required"))
+    }
+}
+
+/// `--endpoint-url`'s value, checked.
+pub fn endpoint(value: &str) -> Result<String, String> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "--endpoint-url takes an http(s):// URL, not {value:?}"
+        ))
+    }
 }
 
 #[cfg(test)]

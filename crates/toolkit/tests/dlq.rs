@@ -139,3 +139,81 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
     assert_eq!(left[0].order_id, None);
     server.stop().await;
 }
+
+/// `cargo xtask dlq --stage dev --endpoint-url <moto>`: the queue comes
+/// from the stage's stack outputs (a stack moto made from a template with
+/// the output), and the listing is what the command prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_finds_the_queue_in_the_stages_stack_outputs() {
+    let moto = testkit::moto::shared();
+    let cloudformation = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::Config::builder()
+            .behavior_version(aws_sdk_cloudformation::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudformation::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .endpoint_url(moto.endpoint())
+            .build(),
+    );
+    let queue = format!(
+        "cli-failures-{}",
+        &testkit::orders::order_id().as_str()[4..].to_lowercase()
+    );
+    let _ = cloudformation
+        .delete_stack()
+        .stack_name("orders-dev")
+        .send()
+        .await;
+    let template = json!({
+        "Resources": {"Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": queue}}},
+        "Outputs": {"EventFailuresQueueUrl": {"Value": {"Ref": "Failures"}}}
+    });
+    cloudformation
+        .create_stack()
+        .stack_name("orders-dev")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("moto makes the stack");
+    let sqs = testkit::moto::sqs_client(moto.endpoint());
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&queue)
+        .send()
+        .await
+        .expect("the stack's queue")
+        .queue_url
+        .expect("url");
+    let event = json!({"detail-type": "OrderPlaced", "detail": {"orderId": "ORD-CLI"}});
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(record(&event, 3))
+        .send()
+        .await
+        .expect("send");
+
+    // The command as a user runs it, with moto's test credentials.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_orders-toolkit"))
+        .args(["dlq", "--stage", "dev", "--endpoint-url", moto.endpoint()])
+        .current_dir(&root)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .await
+        .expect("orders-toolkit runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[1].starts_with("ORD-CLI"), "{text}");
+    assert!(lines[1].contains("RetriesExhausted"), "{text}");
+    assert!(lines[2].starts_with("1 message(s) in "), "{text}");
+}

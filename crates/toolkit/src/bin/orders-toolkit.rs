@@ -27,6 +27,9 @@ Commands:
   dlq --stage STAGE [--redrive]
               list (or redrive) the events fn-events failed on, from the
               stage's failures queue (orders-toolkit dlq --help)
+  remote invoke FUNCTION --stage STAGE --event FILE|-
+              invoke a deployed function once: log tail, response, REPORT
+              (orders-toolkit remote invoke --help)
   functions   list the template's functions, one tab-separated line each:
               logical id, binary, what invokes it (api, rule, schedule)
   services    start DynamoDB Local and moto's server (as the tests find
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "local" => local(rest, &root),
         Some((command, rest)) if command == "event" => event(rest, &root),
         Some((command, rest)) if command == "dlq" => dlq(rest, &root),
+        Some((command, rest)) if command == "remote" => remote(rest, &root),
         Some((command, rest)) if command == "invoke" => invoke(rest),
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
@@ -201,6 +205,55 @@ fn deploy(args: &[String], root: &Path) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// An event as JSON from a file, or standard input for `-`.
+fn read_event(event: &str) -> Result<serde_json::Value, String> {
+    let text = if event == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read the event from standard input: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(event).map_err(|e| format!("cannot read the event {event}: {e}"))?
+    };
+    serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| format!("the event {event} is not valid JSON: {e}"))
+}
+
+fn remote(args: &[String], root: &Path) -> ExitCode {
+    use toolkit::remote::USAGE;
+    let Some(("invoke", rest)) = args.split_first().map(|(c, r)| (c.as_str(), r)) else {
+        return fail("remote takes a subcommand: invoke", USAGE);
+    };
+    let options = match toolkit::remote::parse_invoke(rest) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&e, USAGE),
+    };
+    let event = match read_event(&options.event) {
+        Ok(event) => event,
+        Err(e) => return fail(&e, ""),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("no runtime: {e}"), ""),
+    };
+    match runtime.block_on(toolkit::remote::run_invoke(&options, root, &event)) {
+        Ok(reply) => {
+            let (stdout, stderr, code) = reply.render();
+            let _ = std::io::stderr().write_all(stderr.as_bytes());
+            let _ = std::io::stdout().write_all(stdout.as_bytes());
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn dlq(args: &[String], root: &Path) -> ExitCode {
     use toolkit::dlq::USAGE;
     let options = match toolkit::dlq::parse_options(args) {
@@ -295,24 +348,9 @@ fn invoke(args: &[String]) -> ExitCode {
     let (Some(event), Some(binary)) = (event, binary) else {
         return fail("--event and --binary are required", USAGE);
     };
-    let text = if event == "-" {
-        let mut text = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
-            return fail(
-                &format!("cannot read the event from standard input: {e}"),
-                "",
-            );
-        }
-        text
-    } else {
-        match std::fs::read_to_string(&event) {
-            Ok(text) => text,
-            Err(e) => return fail(&format!("cannot read the event {event}: {e}"), ""),
-        }
-    };
-    let event_json = match serde_json::from_str(text.trim_start_matches('\u{feff}')) {
+    let event_json = match read_event(&event) {
         Ok(json) => json,
-        Err(e) => return fail(&format!("the event {event} is not valid JSON: {e}"), ""),
+        Err(e) => return fail(&e, ""),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
