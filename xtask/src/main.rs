@@ -78,9 +78,12 @@ Tasks:
                     (cargo xtask event --help lists the flags)
   rule-test RULE --event FILE [--template FILE]
   rule-test --pattern FILE --event FILE
+  rule-test RULE --stage STAGE --event FILE
                     match an event against an EventBridge rule of
                     infra/template.yaml (or a pattern file); says which
-                    field failed; exit 0 match, 1 no match, 2 bad input
+                    field failed; exit 0 match, 1 no match, 2 bad input;
+                    --stage: the deployed rule, tested by EventBridge, and
+                    drift from the template reported
   doctor            check the set-up and the tutorial's traps: routes in
                     code vs template, region agreement, BOM or broken JSON
                     in events/ and env files, IAM wildcards, tools; exit 1

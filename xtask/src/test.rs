@@ -78,10 +78,19 @@ pub(crate) fn integration() -> Result {
         ["test", "--package", "adapters-dynamo", "--test", "it"],
         &env,
     )?;
-    // `dlq` against moto's SQS, redriving through the local cloud.
+    // `dlq` against moto's SQS, redriving through the local cloud; the
+    // other remote commands against moto.
     cmd::run_with_env(
         &cargo,
-        ["test", "--package", "toolkit", "--test", "dlq"],
+        [
+            "test",
+            "--package",
+            "toolkit",
+            "--test",
+            "dlq",
+            "--test",
+            "stage",
+        ],
         &env,
     )
 }

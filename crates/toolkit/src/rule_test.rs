@@ -17,12 +17,20 @@ rule-test: match an event against an EventBridge rule of the SAM template
 Usage:
   rule-test RULE --event FILE [--template FILE]
   rule-test --pattern FILE --event FILE
+  rule-test RULE --stage STAGE --event FILE [--rule-name NAME] [--bus NAME]
+            [--endpoint-url URL]
 
   RULE             an AWS::Events::Rule's logical id, or a function's
                    EventBridgeRule event name, in the template
   --event FILE     the event as JSON (`-` reads standard input)
   --pattern FILE   test this pattern (JSON) instead of a template rule
   --template FILE  the template (default: infra/template.yaml)
+  --stage STAGE    test the rule as deployed on STAGE: its pattern read from
+                   EventBridge (DescribeRule; the rule's name from the
+                   stage's stack, or --rule-name and --bus) and tested by
+                   EventBridge (TestEventPattern); a deployed pattern that
+                   differs from the template's is reported as drift
+  --endpoint-url   send the calls there instead of AWS
 
 Exit status: 0 match, 1 no match, 2 bad pattern, event or usage.
 ";
@@ -166,6 +174,194 @@ pub fn run(args: &[String], root: &Path) -> Verdict {
             stderr: notes,
         },
     }
+}
+
+/// `rule-test RULE --stage S`: the deployed rule's pattern, read from
+/// EventBridge (DescribeRule), tested by EventBridge itself
+/// (TestEventPattern), and compared with the template's: a difference is
+/// drift. The local matcher names the failing field of a mismatch, and
+/// says so when it disagrees with EventBridge.
+pub async fn run_remote(
+    rule: &str,
+    event_source: &str,
+    flags: &crate::stage::Flags,
+    root: &Path,
+) -> Verdict {
+    let mut notes = String::new();
+    let event = match read_json(event_source, "event", &mut notes) {
+        Ok(event) => event,
+        Err(e) => return Verdict::error(e),
+    };
+    let stage = match flags.required("--stage") {
+        Ok(stage) => stage,
+        Err(e) => return Verdict::usage(&e),
+    };
+    let template = match Template::load(&root.join("infra/template.yaml")) {
+        Ok(t) => t,
+        Err(e) => return Verdict::error(e),
+    };
+    let declared = match template.rule_pattern(rule) {
+        Ok(p) => p,
+        Err(e) => return Verdict::error(e),
+    };
+    let remote = match crate::stage::Remote::for_stage(root, &stage, flags.value("--endpoint-url"))
+    {
+        Ok(r) => r,
+        Err(e) => return Verdict::error(e),
+    };
+    let config = remote.sdk_config().await;
+    let (bus, name) = match deployed_rule_name(&remote, &config, &template, rule, flags).await {
+        Ok(found) => found,
+        Err(e) => return Verdict::error(e),
+    };
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let mut describe = events.describe_rule().name(&name);
+    if let Some(bus) = &bus {
+        describe = describe.event_bus_name(bus);
+    }
+    let described = match describe.send().await {
+        Ok(d) => d,
+        Err(e) => return Verdict::error(remote.explain("EventBridge DescribeRule", &e)),
+    };
+    let Some(deployed_text) = described.event_pattern().map(str::to_owned) else {
+        return Verdict::error(format!("the deployed rule {name} has no event pattern"));
+    };
+    let deployed: Value = match serde_json::from_str(&deployed_text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Verdict::error(format!("the deployed pattern of {name} is not JSON: {e}"));
+        }
+    };
+    let test = |pattern: String| {
+        events
+            .test_event_pattern()
+            .event_pattern(pattern)
+            .event(event.to_string())
+            .send()
+    };
+    let matched = match test(deployed_text.clone()).await {
+        Ok(answer) => answer.result(),
+        Err(e) => return Verdict::error(remote.explain("EventBridge TestEventPattern", &e)),
+    };
+    let local = Pattern::parse(&deployed).map(|p| p.matches(&event));
+    // An endpoint that does not implement TestEventPattern (moto answers
+    // an empty body, which reads as false) is found out by a pattern the
+    // event must match: its own source.
+    let matched = if matched {
+        true
+    } else {
+        let probe = serde_json::json!({"source": [event["source"]]}).to_string();
+        match test(probe).await {
+            Ok(answer) if answer.result() => false,
+            Ok(_) => match &local {
+                Ok(verdict) => {
+                    notes.push_str("note: TestEventPattern at this endpoint does not answer (it says no to the event's own source); the verdict is the local matcher's on the deployed pattern\n");
+                    verdict.is_ok()
+                }
+                Err(e) => {
+                    return Verdict::error(format!(
+                        "TestEventPattern at this endpoint does not answer, and the local matcher refuses the deployed pattern: {e}"
+                    ));
+                }
+            },
+            Err(e) => return Verdict::error(remote.explain("EventBridge TestEventPattern", &e)),
+        }
+    };
+    let mut stdout = String::new();
+    let label = format!("{rule} ({name}, deployed on {stage})");
+    if matched {
+        stdout.push_str(&format!("match: {label} matches {event_source}\n"));
+    } else {
+        stdout.push_str(&format!(
+            "no match: {label} does not match {event_source}\n"
+        ));
+        if let Ok(Err(mismatch)) = &local {
+            stdout.push_str(&format!("  {mismatch}\n"));
+        }
+    }
+    match &local {
+        Ok(verdict) if verdict.is_ok() != matched => notes.push_str(&format!(
+            "note: the local matcher {} where EventBridge {}\n",
+            if verdict.is_ok() {
+                "matches"
+            } else {
+                "does not match"
+            },
+            if matched { "matches" } else { "does not" }
+        )),
+        Ok(_) => {}
+        Err(e) => notes.push_str(&format!(
+            "note: the local matcher refuses the deployed pattern: {e}\n"
+        )),
+    }
+    if deployed != declared {
+        stdout.push_str(&format!(
+            "drift: the deployed pattern differs from infra/template.yaml\n  deployed: {deployed}\n  template: {declared}\n"
+        ));
+    }
+    Verdict {
+        code: if matched { 0 } else { 1 },
+        stdout,
+        stderr: notes,
+    }
+}
+
+/// The deployed rule's bus and name: `--rule-name` (and `--bus`), or the
+/// stack's physical id of the rule's resource, which for a rule on a
+/// custom bus is `BUS|NAME`.
+async fn deployed_rule_name(
+    remote: &crate::stage::Remote,
+    config: &aws_config::SdkConfig,
+    template: &Template,
+    rule: &str,
+    flags: &crate::stage::Flags,
+) -> Result<(Option<String>, String), String> {
+    if let Some(name) = flags.value("--rule-name") {
+        return Ok((flags.value("--bus"), name));
+    }
+    let logical = template
+        .rule_resource_id(rule)
+        .ok_or_else(|| format!("no rule named {rule} in infra/template.yaml"))?;
+    let physical = remote
+        .physical_id(&aws_sdk_cloudformation::Client::new(config), &logical)
+        .await?;
+    Ok(match physical.split_once('|') {
+        Some((bus, name)) => (
+            Some(flags.value("--bus").unwrap_or_else(|| bus.to_owned())),
+            name.to_owned(),
+        ),
+        None => (flags.value("--bus"), physical),
+    })
+}
+
+/// `rule-test` with `--stage`: the rule as deployed.
+pub async fn run_stage(args: &[String], root: &Path) -> Verdict {
+    let Some((rule, rest)) = args.split_first().filter(|(r, _)| !r.starts_with("--")) else {
+        return Verdict::usage("rule-test --stage needs a RULE of the template");
+    };
+    let flags = match crate::stage::Flags::parse(
+        rest,
+        &[],
+        &[
+            "--stage",
+            "--event",
+            "--rule-name",
+            "--bus",
+            "--endpoint-url",
+        ],
+    ) {
+        Ok(flags) => flags,
+        Err(e) => return Verdict::usage(&e),
+    };
+    let Some(event) = flags.value("--event") else {
+        return Verdict::usage("--event is required");
+    };
+    run_remote(rule, &event, &flags, root).await
+}
+
+/// Whether `args` ask for the deployed rule (`--stage`).
+pub fn wants_stage(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--stage")
 }
 
 #[cfg(test)]

@@ -231,6 +231,27 @@ impl Template {
             .collect()
     }
 
+    /// The logical id of the `AWS::Events::Rule` a rule is deployed as:
+    /// the resource's own, or for a function's `EventBridgeRule` event the
+    /// one SAM generates (function id, then event name).
+    pub fn rule_resource_id(&self, name: &str) -> Option<String> {
+        for (id, resource) in self.resources() {
+            match resource["Type"].as_str() {
+                Some("AWS::Events::Rule") if id == name => return Some(id.to_owned()),
+                Some("AWS::Serverless::Function") => {
+                    let is_rule = resource["Properties"]["Events"][name]["Type"]
+                        .as_str()
+                        .is_some_and(|t| PATTERN_EVENT_TYPES.contains(&t));
+                    if is_rule {
+                        return Some(format!("{id}{name}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
     pub fn rule_names(&self) -> Vec<String> {
         self.rules().into_iter().map(|(name, _)| name).collect()
     }
@@ -379,6 +400,18 @@ Resources:
             template().rule_names(),
             ["AsString", "Big", "OrderPlacedRule"]
         );
+        let ids: Vec<Option<String>> = ["OrderPlacedRule", "Big", "Nope"]
+            .iter()
+            .map(|r| template().rule_resource_id(r))
+            .collect();
+        assert_eq!(ids[0].as_deref(), Some("OrderPlacedRule"));
+        assert!(
+            ids[1]
+                .as_deref()
+                .is_some_and(|id| id.ends_with("Big") && id.len() > 3),
+            "{ids:?}"
+        );
+        assert_eq!(ids[2], None);
     }
 
     #[test]

@@ -54,7 +54,14 @@ fn main() -> ExitCode {
     let root = project_root();
     match args.split_first() {
         Some((command, rest)) if command == "rule-test" => {
-            let verdict = toolkit::rule_test::run(rest, &root);
+            let verdict = if toolkit::rule_test::wants_stage(rest) {
+                match tokio::runtime::Runtime::new() {
+                    Ok(runtime) => runtime.block_on(toolkit::rule_test::run_stage(rest, &root)),
+                    Err(e) => return fail(&format!("no runtime: {e}"), ""),
+                }
+            } else {
+                toolkit::rule_test::run(rest, &root)
+            };
             let _ = std::io::stdout().write_all(verdict.stdout.as_bytes());
             let _ = std::io::stderr().write_all(verdict.stderr.as_bytes());
             ExitCode::from(verdict.code)

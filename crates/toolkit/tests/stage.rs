@@ -1,0 +1,200 @@
+//! The remote commands against moto's server, as a user runs them with
+//! `--endpoint-url`: a stack moto made holds the stage's names.
+
+use serde_json::{Value, json};
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `orders-toolkit ARGS…` in the project, with moto's test credentials.
+async fn toolkit(args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_orders-toolkit"))
+        .args(args)
+        .current_dir(root())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .await
+        .expect("orders-toolkit runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The record Lambda sends an OnFailure destination after three attempts
+/// (invocation-async-retain-records).
+fn failure_record(event: &Value) -> String {
+    json!({
+        "version": "1.0",
+        "timestamp": "2026-11-22T03:00:00.000Z",
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted",
+                           "approximateInvokeCount": 3,
+                           "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST"},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "Unhandled", "errorMessage": "handling the event failed"}
+    })
+    .to_string()
+}
+
+/// `rule-test --stage` reads the deployed pattern from EventBridge and has
+/// EventBridge test it: on the sample events it agrees with the local
+/// `rule-test`; when the deployed pattern is changed behind the template's
+/// back, it says drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_test_on_a_stage_agrees_with_the_local_one_and_reports_drift() {
+    let moto = testkit::moto::shared();
+    let events = testkit::moto::eventbridge_client(moto.endpoint());
+    let bus = format!(
+        "rules-{}",
+        &testkit::orders::order_id().as_str()[4..].to_lowercase()
+    );
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("bus");
+    let template =
+        toolkit::template::Template::load(&root().join("infra/template.yaml")).expect("template");
+    let declared: Value = template.rule_pattern("OrderPlacedRule").expect("pattern");
+    let rule = "dev-order-placed";
+    events
+        .put_rule()
+        .name(rule)
+        .event_bus_name(&bus)
+        .event_pattern(declared.to_string())
+        .send()
+        .await
+        .expect("rule");
+
+    let endpoint = moto.endpoint();
+    let stage_args = |sample: &'static str| {
+        vec![
+            "rule-test",
+            "OrderPlacedRule",
+            "--stage",
+            "dev",
+            "--rule-name",
+            rule,
+            "--event",
+            sample,
+        ]
+    };
+    for sample in [
+        "events/eventbridge/order-placed.json",
+        "events/eventbridge/scheduled.json",
+    ] {
+        let (local, local_out, _) =
+            toolkit(&["rule-test", "OrderPlacedRule", "--event", sample]).await;
+        let mut args = stage_args(sample);
+        args.extend(["--bus", &bus, "--endpoint-url", endpoint]);
+        let (remote, remote_out, remote_err) = toolkit(&args).await;
+        println!(
+            "{sample}: local {local}, stage {remote}: {}",
+            remote_out.trim()
+        );
+        assert_eq!(
+            local, remote,
+            "{sample}: {local_out} / {remote_out}{remote_err}"
+        );
+        assert!(!remote_out.contains("drift"), "{remote_out}");
+        // moto's TestEventPattern is a stub: the command says whose verdict
+        // it gives.
+        assert!(remote_err.contains("does not answer"), "{remote_err}");
+    }
+
+    // Someone edits the rule in the console.
+    events
+        .put_rule()
+        .name(rule)
+        .event_bus_name(&bus)
+        .event_pattern(
+            json!({"source": ["orders.api"], "detail-type": ["OrderShipped"]}).to_string(),
+        )
+        .send()
+        .await
+        .expect("changed rule");
+    let mut args = stage_args("events/eventbridge/order-placed.json");
+    args.extend(["--bus", &bus, "--endpoint-url", endpoint]);
+    let (code, out, err) = toolkit(&args).await;
+    println!("after the change: {code}: {out}");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("no match: OrderPlacedRule (dev-order-placed, deployed on dev)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("drift: the deployed pattern differs from infra/template.yaml"),
+        "{out}"
+    );
+    assert!(out.contains("OrderShipped"), "{out}");
+}
+
+/// `cargo xtask dlq --stage dev --endpoint-url <moto>`: the queue comes
+/// from the stage's stack outputs (a stack moto made from a template with
+/// the output), and the listing is what the command prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_finds_the_queue_in_the_stages_stack_outputs() {
+    let moto = testkit::moto::shared();
+    let cloudformation = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::Config::builder()
+            .behavior_version(aws_sdk_cloudformation::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudformation::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .endpoint_url(moto.endpoint())
+            .build(),
+    );
+    let queue = format!(
+        "cli-failures-{}",
+        &testkit::orders::order_id().as_str()[4..].to_lowercase()
+    );
+    let _ = cloudformation
+        .delete_stack()
+        .stack_name("orders-dev")
+        .send()
+        .await;
+    let template = json!({
+        "Resources": {"Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": queue}}},
+        "Outputs": {"EventFailuresQueueUrl": {"Value": {"Ref": "Failures"}}}
+    });
+    cloudformation
+        .create_stack()
+        .stack_name("orders-dev")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("moto makes the stack");
+    let sqs = testkit::moto::sqs_client(moto.endpoint());
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&queue)
+        .send()
+        .await
+        .expect("the stack's queue")
+        .queue_url
+        .expect("url");
+    let event = json!({"detail-type": "OrderPlaced", "detail": {"orderId": "ORD-CLI"}});
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(failure_record(&event))
+        .send()
+        .await
+        .expect("send");
+
+    let (code, text, err) =
+        toolkit(&["dlq", "--stage", "dev", "--endpoint-url", moto.endpoint()]).await;
+    assert_eq!(code, 0, "{text}{err}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[1].starts_with("ORD-CLI"), "{text}");
+    assert!(lines[1].contains("RetriesExhausted"), "{text}");
+    assert!(lines[2].starts_with("1 message(s) in "), "{text}");
+}
