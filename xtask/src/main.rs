@@ -102,6 +102,10 @@ Tasks:
                     invoke a deployed function once (RequestResponse, log
                     tail): its log tail and REPORT line, its response; exit
                     status as invoke
+  logs FUNCTION --stage STAGE [--since 10m] [--filter TEXT] [--follow]
+                    a deployed function's CloudWatch log events, oldest
+                    first (REPORT lines as they are); --follow polls until
+                    Ctrl-C
   bench             cold start (30 runs per function), warm handler cost
                     (criterion), local API vs cargo lambda watch (wrk),
                     zipped sizes, duplicate HTTP/TLS crates, suite times;

@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod infra_checks;
 pub mod invoke;
 pub mod local;
+pub mod logs;
 pub mod model;
 pub mod remote;
 pub mod rule_test;

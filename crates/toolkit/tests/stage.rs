@@ -7,6 +7,18 @@ fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The SDK configuration of moto's server: its region and test keys.
+async fn moto_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
 /// `orders-toolkit ARGS…` in the project, with moto's test credentials.
 async fn toolkit(args: &[&str]) -> (i32, String, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_orders-toolkit"))
@@ -142,16 +154,7 @@ async fn rule_test_on_a_stage_agrees_with_the_local_one_and_reports_drift() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_finds_the_queue_in_the_stages_stack_outputs() {
     let moto = testkit::moto::shared();
-    let cloudformation = aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::Config::builder()
-            .behavior_version(aws_sdk_cloudformation::config::BehaviorVersion::latest())
-            .region(aws_sdk_cloudformation::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .endpoint_url(moto.endpoint())
-            .build(),
-    );
+    let cloudformation = aws_sdk_cloudformation::Client::new(&moto_config(moto.endpoint()).await);
     let queue = format!(
         "cli-failures-{}",
         &testkit::orders::order_id().as_str()[4..].to_lowercase()
@@ -197,4 +200,112 @@ async fn the_command_finds_the_queue_in_the_stages_stack_outputs() {
     assert!(lines[1].starts_with("ORD-CLI"), "{text}");
     assert!(lines[1].contains("RetriesExhausted"), "{text}");
     assert!(lines[2].starts_with("1 message(s) in "), "{text}");
+}
+
+/// `logs` prints the events a function wrote, oldest first, REPORT lines as
+/// they are; `--filter` keeps those that match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_prints_the_events_a_function_wrote_oldest_first() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let moto = testkit::moto::shared();
+    let client = aws_sdk_cloudwatchlogs::Client::new(&moto_config(moto.endpoint()).await);
+    let function = format!(
+        "orders-dev-EventsFunction-{}",
+        &testkit::orders::order_id().as_str()[4..14]
+    );
+    let group = format!("/aws/lambda/{function}");
+    client
+        .create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .expect("group");
+    client
+        .create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("2026/11/22/[$LATEST]abc")
+        .send()
+        .await
+        .expect("stream");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let now = i64::try_from(now).expect("millis");
+    let written = [
+        "START RequestId: r-1 Version: $LATEST",
+        "{\"level\":\"INFO\",\"fields\":{\"message\":\"event handled\"}}",
+        "END RequestId: r-1",
+        "REPORT RequestId: r-1\tDuration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\tMax Memory Used: 19 MB",
+    ];
+    let mut put = client
+        .put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("2026/11/22/[$LATEST]abc");
+    for (i, message) in written.iter().enumerate() {
+        put = put.log_events(
+            InputLogEvent::builder()
+                .timestamp(now - 5_000 + i64::try_from(i).expect("small") * 10)
+                .message(*message)
+                .build()
+                .expect("event"),
+        );
+    }
+    put.send().await.expect("put");
+
+    let endpoint = moto.endpoint();
+    let (code, out, err) = toolkit(&[
+        "logs",
+        "EventsFunction",
+        "--stage",
+        "dev",
+        "--function-name",
+        &function,
+        "--since",
+        "5m",
+        "--endpoint-url",
+        endpoint,
+    ])
+    .await;
+    println!("{out}");
+    assert_eq!(code, 0, "{err}");
+    let messages: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, m)| m))
+        .collect();
+    assert_eq!(messages, written, "{out}");
+
+    let (code, out, err) = toolkit(&[
+        "logs",
+        "EventsFunction",
+        "--stage",
+        "dev",
+        "--function-name",
+        &function,
+        "--filter",
+        "REPORT",
+        "--endpoint-url",
+        endpoint,
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("Max Memory Used: 19 MB"), "{out}");
+
+    let (code, _, err) = toolkit(&[
+        "logs",
+        "EventsFunction",
+        "--stage",
+        "dev",
+        "--function-name",
+        "nothing-here",
+        "--endpoint-url",
+        endpoint,
+    ])
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/aws/lambda/nothing-here does not exist"),
+        "{err}"
+    );
 }

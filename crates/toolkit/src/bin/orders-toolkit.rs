@@ -30,6 +30,9 @@ Commands:
   remote invoke FUNCTION --stage STAGE --event FILE|-
               invoke a deployed function once: log tail, response, REPORT
               (orders-toolkit remote invoke --help)
+  logs FUNCTION --stage STAGE [--since 10m] [--filter TEXT] [--follow]
+              a deployed function's log events, oldest first
+              (orders-toolkit logs --help)
   functions   list the template's functions, one tab-separated line each:
               logical id, binary, what invokes it (api, rule, schedule)
   services    start DynamoDB Local and moto's server (as the tests find
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "event" => event(rest, &root),
         Some((command, rest)) if command == "dlq" => dlq(rest, &root),
         Some((command, rest)) if command == "remote" => remote(rest, &root),
+        Some((command, rest)) if command == "logs" => logs(rest, &root),
         Some((command, rest)) if command == "invoke" => invoke(rest),
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
@@ -231,64 +235,91 @@ fn remote(args: &[String], root: &Path) -> ExitCode {
     let Some(("invoke", rest)) = args.split_first().map(|(c, r)| (c.as_str(), r)) else {
         return fail("remote takes a subcommand: invoke", USAGE);
     };
-    let options = match toolkit::remote::parse_invoke(rest) {
+    with_options(
+        rest,
+        USAGE,
+        toolkit::remote::parse_invoke,
+        |options, runtime| {
+            let event = match read_event(&options.event) {
+                Ok(event) => event,
+                Err(e) => return fail(&e, ""),
+            };
+            match runtime.block_on(toolkit::remote::run_invoke(&options, root, &event)) {
+                Ok(reply) => {
+                    let (stdout, stderr, code) = reply.render();
+                    let _ = std::io::stderr().write_all(stderr.as_bytes());
+                    let _ = std::io::stdout().write_all(stdout.as_bytes());
+                    ExitCode::from(code)
+                }
+                Err(e) => failed(&e),
+            }
+        },
+    )
+}
+
+fn logs(args: &[String], root: &Path) -> ExitCode {
+    with_options(
+        args,
+        toolkit::logs::USAGE,
+        toolkit::logs::parse_options,
+        |options, runtime| {
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let mut out = std::io::stdout();
+            match runtime.block_on(toolkit::logs::run(&options, root, &mut out, stop)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => failed(&e),
+            }
+        },
+    )
+}
+
+/// Reads a remote command's flags (printing its help when asked), then
+/// runs it on a runtime.
+fn with_options<O>(
+    args: &[String],
+    usage: &str,
+    parse: fn(&[String]) -> Result<Option<O>, String>,
+    run: impl FnOnce(O, &tokio::runtime::Runtime) -> ExitCode,
+) -> ExitCode {
+    let options = match parse(args) {
         Ok(Some(options)) => options,
         Ok(None) => {
-            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            let _ = std::io::stdout().write_all(usage.as_bytes());
             return ExitCode::SUCCESS;
         }
-        Err(e) => return fail(&e, USAGE),
+        Err(e) => return fail(&e, usage),
     };
-    let event = match read_event(&options.event) {
-        Ok(event) => event,
-        Err(e) => return fail(&e, ""),
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => return fail(&format!("no runtime: {e}"), ""),
-    };
-    match runtime.block_on(toolkit::remote::run_invoke(&options, root, &event)) {
-        Ok(reply) => {
-            let (stdout, stderr, code) = reply.render();
-            let _ = std::io::stderr().write_all(stderr.as_bytes());
-            let _ = std::io::stdout().write_all(stdout.as_bytes());
-            ExitCode::from(code)
-        }
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
-            ExitCode::from(2)
-        }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => run(options, &runtime),
+        Err(e) => fail(&format!("no runtime: {e}"), ""),
     }
 }
 
+/// A remote command that could not do its work: the reason, status 2.
+fn failed(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+    ExitCode::from(2)
+}
+
 fn dlq(args: &[String], root: &Path) -> ExitCode {
-    use toolkit::dlq::USAGE;
-    let options = match toolkit::dlq::parse_options(args) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            let _ = std::io::stdout().write_all(USAGE.as_bytes());
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return fail(&e, USAGE),
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => return fail(&format!("no runtime: {e}"), ""),
-    };
-    match runtime.block_on(toolkit::dlq::run(&options, root)) {
-        Ok((text, all_handled)) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            if all_handled {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
+    with_options(
+        args,
+        toolkit::dlq::USAGE,
+        toolkit::dlq::parse_options,
+        |options, runtime| match runtime.block_on(toolkit::dlq::run(&options, root)) {
+            Ok((text, all_handled)) => {
+                let _ = std::io::stdout().write_all(text.as_bytes());
+                if all_handled {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
             }
-        }
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
-            ExitCode::from(2)
-        }
-    }
+            Err(e) => failed(&e),
+        },
+    )
 }
 
 fn invoke(args: &[String]) -> ExitCode {
