@@ -106,6 +106,11 @@ Tasks:
                     a deployed function's CloudWatch log events, oldest
                     first (REPORT lines as they are); --follow polls until
                     Ctrl-C
+  destroy --stage STAGE [--yes] [--dry-run]
+                    sam delete of the stage's stack, after listing what
+                    survives it (the retained orders table, the deployment
+                    bucket) and a confirmation (the stage's name typed back;
+                    --yes for CI)
   bench             cold start (30 runs per function), warm handler cost
                     (criterion), local API vs cargo lambda watch (wrk),
                     zipped sizes, duplicate HTTP/TLS crates, suite times;

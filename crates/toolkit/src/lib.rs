@@ -9,6 +9,7 @@
 pub mod bus;
 pub mod control;
 pub mod deploy;
+pub mod destroy;
 pub mod dlq;
 pub mod doctor;
 pub mod env_vars;

@@ -33,6 +33,9 @@ Commands:
   logs FUNCTION --stage STAGE [--since 10m] [--filter TEXT] [--follow]
               a deployed function's log events, oldest first
               (orders-toolkit logs --help)
+  destroy --stage STAGE [--yes] [--dry-run]
+              delete a stage's stack after saying what survives it
+              (orders-toolkit destroy --help)
   functions   list the template's functions, one tab-separated line each:
               logical id, binary, what invokes it (api, rule, schedule)
   services    start DynamoDB Local and moto's server (as the tests find
@@ -74,6 +77,19 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "dlq" => dlq(rest, &root),
         Some((command, rest)) if command == "remote" => remote(rest, &root),
         Some((command, rest)) if command == "logs" => logs(rest, &root),
+        Some((command, rest)) if command == "destroy" => {
+            let options = match toolkit::destroy::parse(rest) {
+                Ok(Some(options)) => options,
+                Ok(None) => {
+                    let _ = std::io::stdout().write_all(toolkit::destroy::USAGE.as_bytes());
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => return fail(&e, toolkit::destroy::USAGE),
+            };
+            let (out, code) = toolkit::destroy::run(&root, &options, &mut std::io::stdin().lock());
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            ExitCode::from(code)
+        }
         Some((command, rest)) if command == "invoke" => invoke(rest),
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
