@@ -10,19 +10,26 @@ pub(crate) fn run(args: &[String]) -> Result {
     match args {
         [] => against_local(false),
         [flag] if flag == "--binaries" => against_local(true),
-        [flag, url] if flag == "--api-url" => suite(url),
+        [flag, url] if flag == "--api-url" => suite(url, &[]),
+        [flag, url, stage_flag, stage] if flag == "--api-url" && stage_flag == "--stage" => {
+            // The stage's bus (from its stack) is listened to for the
+            // OrderPlaced of the order the suite places.
+            suite(url, &[("E2E_STAGE", stage.as_str())])
+        }
         _ => Err(Failed::new(format!(
-            "test-e2e takes no arguments, `--binaries` or `--api-url URL`, got {args:?}"
+            "test-e2e takes no arguments, `--binaries` or `--api-url URL [--stage STAGE]`, got {args:?}"
         ))),
     }
 }
 
-fn suite(api_url: &str) -> Result {
+fn suite(api_url: &str, env: &[(&str, &str)]) -> Result {
     println!("API_URL={api_url}");
+    let mut all = vec![("API_URL", api_url)];
+    all.extend_from_slice(env);
     cmd::run_with_env(
         &cmd::cargo(),
         ["test", "--package", "e2e", "--test", "api"],
-        &[("API_URL", api_url)],
+        &all,
     )
 }
 
@@ -42,14 +49,17 @@ fn against_local(binaries: bool) -> Result {
     }
     let server = LocalServer::start(&flags, log)?;
     if binaries {
-        let outcome = suite(&server.url()).and_then(|()| cli_suite(&server));
+        let lambda_url = server.lambda_url();
+        let outcome = suite(&server.url(), &[("LAMBDA_URL", lambda_url.as_str())])
+            .and_then(|()| cli_suite(&server));
         if outcome.is_err() {
             server.print_log_tail(30);
         }
         server.stop();
         return outcome;
     }
-    let outcome = suite(&server.url());
+    let lambda_url = server.lambda_url();
+    let outcome = suite(&server.url(), &[("LAMBDA_URL", lambda_url.as_str())]);
     if outcome.is_err() {
         server.print_log_tail(30);
     }

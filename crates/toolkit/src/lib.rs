@@ -18,6 +18,7 @@ pub mod functions;
 pub mod gateway;
 pub mod infra_checks;
 pub mod invoke;
+pub mod listen;
 pub mod local;
 pub mod logs;
 pub mod model;

@@ -19,18 +19,38 @@ async fn moto_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// `orders-toolkit ARGS…` in the project, with moto's test credentials.
-async fn toolkit(args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_orders-toolkit"))
+/// A new event bus in moto, named `TAG-…`.
+async fn new_bus(events: &aws_sdk_eventbridge::Client, tag: &str) -> String {
+    let bus = format!(
+        "{tag}-{}",
+        &testkit::orders::order_id().as_str()[4..].to_lowercase()
+    );
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("bus");
+    bus
+}
+
+/// The command `orders-toolkit ARGS…` in the project, with moto's test
+/// credentials and no profile.
+fn command(args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orders-toolkit"));
+    command
         .args(args)
         .current_dir(root())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .await
-        .expect("orders-toolkit runs");
+        .env_remove("AWS_PROFILE");
+    command
+}
+
+/// `orders-toolkit ARGS…` in the project, with moto's test credentials.
+async fn toolkit(args: &[&str]) -> (i32, String, String) {
+    let output = command(args).output().await.expect("orders-toolkit runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -62,16 +82,7 @@ fn failure_record(event: &Value) -> String {
 async fn rule_test_on_a_stage_agrees_with_the_local_one_and_reports_drift() {
     let moto = testkit::moto::shared();
     let events = testkit::moto::eventbridge_client(moto.endpoint());
-    let bus = format!(
-        "rules-{}",
-        &testkit::orders::order_id().as_str()[4..].to_lowercase()
-    );
-    events
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("bus");
+    let bus = new_bus(&events, "rules").await;
     let template =
         toolkit::template::Template::load(&root().join("infra/template.yaml")).expect("template");
     let declared: Value = template.rule_pattern("OrderPlacedRule").expect("pattern");
@@ -308,4 +319,181 @@ async fn logs_prints_the_events_a_function_wrote_oldest_first() {
         err.contains("/aws/lambda/nothing-here does not exist"),
         "{err}"
     );
+}
+
+/// `listen --stage`: a temporary rule and queue on the stage's bus; an
+/// OrderPlaced put on the bus is printed; on exit neither is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_prints_an_event_put_on_the_bus_and_leaves_no_rule_or_queue() {
+    use tokio::io::AsyncBufReadExt;
+    let moto = testkit::moto::shared();
+    let events = testkit::moto::eventbridge_client(moto.endpoint());
+    let sqs = testkit::moto::sqs_client(moto.endpoint());
+    let bus = new_bus(&events, "listen").await;
+    let mut child = command(&[
+        "listen",
+        "--stage",
+        "dev",
+        "--bus",
+        &bus,
+        "--for",
+        "8s",
+        "--endpoint-url",
+        moto.endpoint(),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("listen starts");
+    let mut errors = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let first = errors
+        .next_line()
+        .await
+        .expect("stderr")
+        .unwrap_or_default();
+    assert!(
+        first.starts_with("listening: rule orders-listen-"),
+        "{first}"
+    );
+
+    let order_id = testkit::orders::order_id().to_string();
+    events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&bus)
+                .source("orders.api")
+                .detail_type("OrderPlaced")
+                .detail(json!({"orderId": order_id}).to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put");
+    let output = child.wait_with_output().await.expect("listen ends");
+    let mut rest = String::new();
+    while let Ok(Some(line)) = errors.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let printed = String::from_utf8_lossy(&output.stdout);
+    println!("{printed}{first}\n{rest}");
+    assert!(output.status.success(), "{rest}");
+    let arrived: Vec<Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(arrived.len(), 1, "{printed}");
+    assert_eq!(arrived[0]["detail-type"], "OrderPlaced");
+    assert_eq!(arrived[0]["detail"]["orderId"], order_id.as_str());
+    assert!(rest.contains("removed: rule orders-listen-"), "{rest}");
+
+    let rules = events
+        .list_rules()
+        .event_bus_name(&bus)
+        .send()
+        .await
+        .expect("rules");
+    assert!(rules.rules().is_empty(), "{:?}", rules.rules());
+    let queues = sqs
+        .list_queues()
+        .queue_name_prefix("orders-listen-")
+        .send()
+        .await
+        .expect("queues");
+    assert!(queues.queue_urls().is_empty(), "{:?}", queues.queue_urls());
+
+    // Ctrl-C (SIGINT) while it listens: it still removes what it made.
+    let mut child = command(&[
+        "listen",
+        "--stage",
+        "dev",
+        "--bus",
+        &bus,
+        "--for",
+        "60s",
+        "--endpoint-url",
+        moto.endpoint(),
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("listen starts");
+    let mut errors = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let first = errors
+        .next_line()
+        .await
+        .expect("stderr")
+        .unwrap_or_default();
+    assert!(first.starts_with("listening: "), "{first}");
+    let pid = child.id().expect("pid").to_string();
+    let interrupted = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(interrupted.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("listen stops on Ctrl-C")
+        .expect("status");
+    let last = errors
+        .next_line()
+        .await
+        .expect("stderr")
+        .unwrap_or_default();
+    assert!(status.success(), "{last}");
+    assert!(last.starts_with("removed: "), "{last}");
+    let rules = events
+        .list_rules()
+        .event_bus_name(&bus)
+        .send()
+        .await
+        .expect("rules");
+    assert!(
+        rules.rules().is_empty(),
+        "after Ctrl-C: {:?}",
+        rules.rules()
+    );
+}
+
+/// The same listener API on the local cloud reads its bus: an order placed
+/// through the API gives its OrderPlaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_reads_the_local_clouds_bus() {
+    use toolkit::local::{LocalOptions, Store};
+    let server = toolkit::local::start(LocalOptions {
+        port: 0,
+        lambda_port: Some(0),
+        store: Store::Memory,
+        build: false,
+        ..LocalOptions::new(&root())
+    })
+    .await
+    .expect("the local cloud starts");
+    let mut listener = toolkit::listen::Listener::on_local(
+        &server.lambda_url().expect("control port"),
+        Some(json!({"detail-type": ["OrderPlaced"]})),
+    )
+    .await
+    .expect("listener");
+    let placed: Value = reqwest::Client::new()
+        .post(format!("{}/orders", server.url()))
+        .json(&json!({"customerId": "CUST-LISTEN", "items": [{"productId": "PROD-A", "quantity": 1}]}))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let id = placed["orderId"].clone();
+    let event = listener
+        .wait_for(std::time::Duration::from_secs(10), |e| {
+            e["detail"]["orderId"] == id
+        })
+        .await
+        .expect("the feed")
+        .expect("the order's OrderPlaced within 10 s");
+    assert_eq!(event["source"], "orders.api");
+    listener.close().await.expect("close");
+    server.stop().await;
 }

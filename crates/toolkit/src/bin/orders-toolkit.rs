@@ -36,6 +36,9 @@ Commands:
   destroy --stage STAGE [--yes] [--dry-run]
               delete a stage's stack after saying what survives it
               (orders-toolkit destroy --help)
+  listen --stage STAGE | --local URL [--pattern FILE] [--for 60s]
+              print the events reaching a bus, through a temporary rule and
+              queue removed on exit (orders-toolkit listen --help)
   functions   list the template's functions, one tab-separated line each:
               logical id, binary, what invokes it (api, rule, schedule)
   services    start DynamoDB Local and moto's server (as the tests find
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Some((command, rest)) if command == "dlq" => dlq(rest, &root),
         Some((command, rest)) if command == "remote" => remote(rest, &root),
         Some((command, rest)) if command == "logs" => logs(rest, &root),
+        Some((command, rest)) if command == "listen" => listen(rest, &root),
         Some((command, rest)) if command == "destroy" => {
             let options = match toolkit::destroy::parse(rest) {
                 Ok(Some(options)) => options,
@@ -284,6 +288,24 @@ fn logs(args: &[String], root: &Path) -> ExitCode {
             };
             let mut out = std::io::stdout();
             match runtime.block_on(toolkit::logs::run(&options, root, &mut out, stop)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => failed(&e),
+            }
+        },
+    )
+}
+
+fn listen(args: &[String], root: &Path) -> ExitCode {
+    with_options(
+        args,
+        toolkit::listen::USAGE,
+        toolkit::listen::parse_options,
+        |options, runtime| {
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let mut out = std::io::stdout();
+            match runtime.block_on(toolkit::listen::run(&options, root, &mut out, stop)) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => failed(&e),
             }
