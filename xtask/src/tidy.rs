@@ -323,3 +323,89 @@ fn architecture_md_describes_every_crate() {
         "ARCHITECTURE.md states its invariants"
     );
 }
+
+/// The pipeline's jobs, by name, each with its text.
+fn pipeline_jobs() -> Vec<(String, String)> {
+    let text = fs::read_to_string(project_root().join(".github/workflows/pipeline.yml"))
+        .expect("the pipeline");
+    let jobs = text.split_once("\njobs:\n").expect("a jobs: section").1;
+    let mut parsed: Vec<(String, String)> = Vec::new();
+    for line in jobs.lines() {
+        let is_job = line.len() > 3
+            && line.starts_with("  ")
+            && !line.starts_with("   ")
+            && line.ends_with(':');
+        if is_job {
+            parsed.push((line.trim().trim_end_matches(':').to_owned(), String::new()));
+        } else if let Some((_, body)) = parsed.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    parsed
+}
+
+/// Only the build job compiles for Lambda; each deploy job downloads its
+/// artifact, checks the binaries' checksums and deploys it as it is, so
+/// prod runs what passed on dev.
+#[test]
+fn the_pipeline_builds_once_and_promotes_that_build() {
+    let jobs = pipeline_jobs();
+    let compiling: Vec<&str> = jobs
+        .iter()
+        .filter(|(_, body)| {
+            body.contains("--build-only")
+                || body.contains("cargo lambda build")
+                || body.contains("sam build")
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(compiling, ["build"]);
+    let needs = |job: &str| -> String {
+        let body = &jobs.iter().find(|(n, _)| n == job).expect(job).1;
+        body.lines()
+            .find_map(|l| l.trim().strip_prefix("needs: "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(needs("deploy-dev"), "build");
+    assert_eq!(needs("e2e-dev"), "deploy-dev");
+    assert_eq!(needs("deploy-staging"), "e2e-dev");
+    assert_eq!(needs("deploy-prod"), "deploy-staging");
+    for (name, body) in jobs.iter().filter(|(n, _)| n.starts_with("deploy-")) {
+        for wanted in [
+            "name: sam-build",
+            "sha256sum -c .aws-sam/build/SHA256SUMS",
+            "--prebuilt .aws-sam/build --no-confirm-changeset",
+            "pip install --require-hashes -r requirements/ci.txt",
+        ] {
+            assert!(body.contains(wanted), "{name} lacks {wanted:?}");
+        }
+    }
+}
+
+/// The toolchain is pinned to one the machines have; the Python tools of
+/// the pipeline are pinned with hashes.
+#[test]
+fn the_toolchain_and_the_python_tools_are_pinned() {
+    let toolchain = fs::read_to_string(project_root().join("rust-toolchain.toml"))
+        .expect("rust-toolchain.toml");
+    assert!(toolchain.contains("channel = \"1.95.0\""), "{toolchain}");
+    let requirements = fs::read_to_string(project_root().join("requirements/ci.txt"))
+        .expect("requirements/ci.txt");
+    let pins: Vec<&str> = requirements
+        .lines()
+        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()))
+        .collect();
+    assert!(!pins.is_empty());
+    for pin in &pins {
+        assert!(pin.contains("=="), "not pinned: {pin}");
+    }
+    assert!(
+        requirements.matches("--hash=sha256:").count() >= pins.len(),
+        "every pin has a hash"
+    );
+    for tool in ["cargo-lambda==", "aws-sam-cli==", "cfn-lint==", "zizmor=="] {
+        assert!(requirements.contains(tool), "{tool} is not pinned");
+    }
+}

@@ -11,12 +11,19 @@ deploy: build and deploy a stage
 
 Usage:
   deploy --stage dev|staging|prod [--functions-only] [--x86-64] [--dry-run]
+         [--build-only | --prebuilt DIR] [--no-confirm-changeset]
 
   --stage           the samconfig.toml environment to deploy
   --functions-only  update the functions' code in the stage's existing stack
                     with `cargo lambda deploy` (names read from the stack)
   --x86-64          build for x86_64 instead of arm64
   --dry-run         print the plan and check it offline; nothing runs
+  --build-only      build (cargo lambda, sam build into .aws-sam/build) and
+                    deploy nothing: the artifact a pipeline promotes
+  --prebuilt DIR    deploy DIR/template.yaml, a `sam build` output made
+                    before (by --build-only), without building anything
+  --no-confirm-changeset  deploy without asking to confirm the change set
+                    (CI; the prod environment's approval guards prod there)
 ";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +32,9 @@ pub struct DeployOptions {
     pub functions_only: bool,
     pub x86_64: bool,
     pub dry_run: bool,
+    pub build_only: bool,
+    pub prebuilt: Option<PathBuf>,
+    pub no_confirm_changeset: bool,
 }
 
 pub fn parse(args: &[String]) -> Result<Option<DeployOptions>, String> {
@@ -34,6 +44,9 @@ pub fn parse(args: &[String]) -> Result<Option<DeployOptions>, String> {
         functions_only: false,
         x86_64: false,
         dry_run: false,
+        build_only: false,
+        prebuilt: None,
+        no_confirm_changeset: false,
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -42,11 +55,28 @@ pub fn parse(args: &[String]) -> Result<Option<DeployOptions>, String> {
             "--functions-only" => options.functions_only = true,
             "--x86-64" => options.x86_64 = true,
             "--dry-run" => options.dry_run = true,
+            "--build-only" => options.build_only = true,
+            "--prebuilt" => {
+                options.prebuilt = Some(PathBuf::from(
+                    rest.next().ok_or("--prebuilt needs a directory")?,
+                ));
+            }
+            "--no-confirm-changeset" => options.no_confirm_changeset = true,
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown option {other}")),
         }
     }
     options.stage = stage.ok_or("--stage is required")?;
+    let modes = [
+        options.functions_only,
+        options.build_only,
+        options.prebuilt.is_some(),
+    ];
+    if modes.iter().filter(|m| **m).count() > 1 {
+        return Err(
+            "--functions-only, --build-only and --prebuilt are ways to deploy; give one".to_owned(),
+        );
+    }
     Ok(Some(options))
 }
 
@@ -110,6 +140,21 @@ pub fn stage_config(root: &Path, stage: &str) -> Result<(String, String), String
 /// The commands a deploy runs, in order.
 pub fn plan(root: &Path, options: &DeployOptions) -> Result<Vec<Step>, String> {
     let (stack, region) = stage_config(root, &options.stage)?;
+    if let Some(dir) = &options.prebuilt {
+        let template = dir.join("template.yaml");
+        if !template.is_file() && !options.dry_run {
+            return Err(format!(
+                "{} is missing: --prebuilt takes the directory `deploy --build-only` filled (.aws-sam/build)",
+                template.display()
+            ));
+        }
+        return Ok(vec![sam_deploy(
+            options,
+            &stack,
+            &region,
+            &template.to_string_lossy(),
+        )]);
+    }
     let arch = if options.x86_64 {
         "--x86-64"
     } else {
@@ -186,26 +231,42 @@ pub fn plan(root: &Path, options: &DeployOptions) -> Result<Vec<Step>, String> {
                 "infra/template.yaml",
                 "--build-dir",
                 ".aws-sam/build",
+                "--parameter-overrides",
+                &overrides,
                 "--beta-features",
             ],
         ));
-        steps.push(step(
-            &format!("deploy stack {stack} in {region}"),
-            "sam",
-            &[
-                "deploy",
-                "--template-file",
+        if !options.build_only {
+            steps.push(sam_deploy(
+                options,
+                &stack,
+                &region,
                 ".aws-sam/build/template.yaml",
-                "--config-file",
-                "infra/samconfig.toml",
-                "--config-env",
-                &options.stage,
-                "--parameter-overrides",
-                &overrides,
-            ],
-        ));
+            ));
+        }
     }
     Ok(steps)
+}
+
+/// `sam deploy` of a built template to the stage's stack.
+fn sam_deploy(options: &DeployOptions, stack: &str, region: &str, template: &str) -> Step {
+    let architecture = if options.x86_64 { "x86_64" } else { "arm64" };
+    let overrides = format!("Stage={} Architecture={architecture}", options.stage);
+    let mut args = vec![
+        "deploy",
+        "--template-file",
+        template,
+        "--config-file",
+        "infra/samconfig.toml",
+        "--config-env",
+        &options.stage,
+        "--parameter-overrides",
+        &overrides,
+    ];
+    if options.no_confirm_changeset {
+        args.push("--no-confirm-changeset");
+    }
+    step(&format!("deploy stack {stack} in {region}"), "sam", &args)
 }
 
 fn tool_present(program: &str, args: &[&str]) -> bool {
@@ -218,7 +279,7 @@ fn tool_present(program: &str, args: &[&str]) -> bool {
 /// Problems that stop a real deploy, each with what to do.
 pub fn preflight(options: &DeployOptions) -> Vec<String> {
     let mut problems = Vec::new();
-    if !tool_present("cargo", &["lambda", "--version"]) {
+    if options.prebuilt.is_none() && !tool_present("cargo", &["lambda", "--version"]) {
         problems.push("cargo-lambda is missing: pip install cargo-lambda (it brings ziglang for cross builds)".to_owned());
     }
     if options.functions_only {
@@ -228,7 +289,8 @@ pub fn preflight(options: &DeployOptions) -> Vec<String> {
     } else if !tool_present("sam", &["--version"]) {
         problems.push("the SAM CLI is missing: pip install aws-sam-cli".to_owned());
     }
-    if !has_credentials() {
+    // Building needs no account; deploying does.
+    if !options.build_only && !has_credentials() {
         problems.push(
             "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is assumed (CI uses OIDC)"
                 .to_owned(),
@@ -341,6 +403,9 @@ mod tests {
             functions_only: false,
             x86_64: false,
             dry_run: true,
+            build_only: false,
+            prebuilt: None,
+            no_confirm_changeset: false,
         }
     }
 
@@ -371,6 +436,36 @@ mod tests {
         assert!(text.contains("sam deploy --template-file .aws-sam/build/template.yaml --config-file infra/samconfig.toml --config-env dev --parameter-overrides Stage=dev Architecture=arm64"), "{text}");
     }
 
+    /// A pipeline builds once (`--build-only`: no deploy step) and deploys
+    /// that build to each stage (`--prebuilt`: no build step).
+    #[test]
+    fn a_build_is_made_once_and_deployed_as_it_is() {
+        let mut build = options("dev");
+        build.build_only = true;
+        let steps = plan(&root(), &build).expect("plan");
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.program == "sam" && s.args[0] == "build")
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.args.first().map(String::as_str) == Some("deploy"))
+        );
+
+        let mut deploy = options("prod");
+        deploy.prebuilt = Some(PathBuf::from("artifact"));
+        deploy.no_confirm_changeset = true;
+        let steps = plan(&root(), &deploy).expect("plan");
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert_eq!(steps[0].program, "sam");
+        assert_eq!(
+            steps[0].args.join(" "),
+            "deploy --template-file artifact/template.yaml --config-file infra/samconfig.toml --config-env prod --parameter-overrides Stage=prod Architecture=arm64 --no-confirm-changeset"
+        );
+    }
+
     #[test]
     fn functions_only_updates_each_function_from_the_stack() {
         let mut o = options("staging");
@@ -397,8 +492,22 @@ mod tests {
                 stage: "dev".into(),
                 functions_only: false,
                 x86_64: false,
-                dry_run: true
+                dry_run: true,
+                build_only: false,
+                prebuilt: None,
+                no_confirm_changeset: false,
             })
+        );
+        assert!(
+            parse(&args(&[
+                "--stage",
+                "dev",
+                "--build-only",
+                "--prebuilt",
+                "x"
+            ]))
+            .unwrap_err()
+            .contains("give one")
         );
         assert_eq!(
             parse(&args(&["--dry-run"])).unwrap_err(),
