@@ -516,11 +516,12 @@ async fn a_consumer_failing_every_attempt_leaves_50_records_in_the_failures_queu
         server,
         base,
         http,
-        ..
+        // Kept alive: the server publishes through it.
+        proxy: _proxy,
     } = bus_case("faults-dlq").await;
     let answers = place_many(&http, &base, ORDERS, 10, "FAULT-DLQ").await;
     let placed: HashSet<String> = answers.iter().filter_map(|a| a.order_id()).collect();
-    assert_eq!(placed.len(), ORDERS);
+    assert_eq!(placed.len(), ORDERS, "{answers:?}");
     let events = bus.received(ORDERS).await;
     assert_eq!(events.len(), ORDERS);
 
