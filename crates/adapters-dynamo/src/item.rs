@@ -28,6 +28,9 @@ pub(crate) const REQUEST_HASH: &str = "requestHash";
 pub(crate) const ORDER_ID: &str = "orderId";
 pub(crate) const EXPIRES_AT: &str = "expiresAt";
 pub(crate) const TTL: &str = "ttl";
+/// The id of the update that wrote an order last: tells a retried update
+/// that committed apart from another update with the same content.
+pub(crate) const WRITE_ID: &str = "writeId";
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

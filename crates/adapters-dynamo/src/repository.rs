@@ -21,8 +21,8 @@ use domain::{
 use crate::errors::{classify, corrupt};
 use crate::item::{
     self, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IDEMPOTENCY_SK, Item, OUTBOX, PK, SK, STATUS,
-    UPDATED_AT, VERSION, idempotency_item, mark_attribute, n, new_order_item, order_from_item,
-    order_key, s,
+    UPDATED_AT, VERSION, WRITE_ID, idempotency_item, mark_attribute, n, new_order_item,
+    order_from_item, order_key, s,
 };
 use crate::table::{GSI1, GSI2};
 
@@ -297,13 +297,25 @@ fn same_placement(stored: &Order, order: &Order) -> bool {
         && stored.created_at() == order.created_at()
 }
 
-/// Whether `stored` is already exactly what an update to `order` writes:
-/// an earlier attempt of this same update committed.
-fn same_change(stored: &Order, order: &Order) -> bool {
-    same_placement(stored, order)
-        && stored.version() == order.version()
-        && stored.status() == order.status()
-        && stored.updated_at() == order.updated_at()
+/// A write id no other update has: a random key of this process and a
+/// counter.
+fn next_write_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let process = *PROCESS.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    });
+    format!("{process:016x}-{}", COUNT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn is_conditional_failure(err: &SdkError<UpdateItemError, impl std::fmt::Debug>) -> bool {
@@ -339,8 +351,10 @@ impl OrderRepository for DynamoOrderRepository {
         expected: Version,
         mark: Option<EventKind>,
     ) -> Result<(), RepositoryError> {
+        let write_id = next_write_id();
         let mut expression =
-            "SET #status = :status, #updated = :updated, #version = :version".to_owned();
+            "SET #status = :status, #updated = :updated, #version = :version, #writeId = :writeId"
+                .to_owned();
         let mut request = self
             .client
             .update_item()
@@ -354,6 +368,8 @@ impl OrderRepository for DynamoOrderRepository {
             .expression_attribute_values(":updated", s(order.updated_at().to_rfc3339()))
             .expression_attribute_values(":version", n(order.version().get()))
             .expression_attribute_values(":expected", n(expected.get()))
+            .expression_attribute_names("#writeId", WRITE_ID)
+            .expression_attribute_values(":writeId", s(write_id.clone()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(kind) = mark {
             expression.push_str(
@@ -385,11 +401,13 @@ impl OrderRepository for DynamoOrderRepository {
                     Some(item) => Some(item),
                     None => self.get_item(order_key(order.id())).await?,
                 };
-                match old.map(|item| order_from_item(&item)).transpose()? {
+                match old {
                     None => Err(RepositoryError::NotFound),
                     // An earlier attempt of this update committed (its
-                    // answer was lost and the SDK retried): done.
-                    Some(stored) if same_change(&stored, order) => {
+                    // answer was lost and the SDK retried): done. Only the
+                    // write id tells it from another update that wrote the
+                    // same content.
+                    Some(stored) if stored.get(WRITE_ID) == Some(&s(write_id.clone())) => {
                         tracing::info!(order_id = %order.id(), "the update had committed on an earlier attempt");
                         Ok(())
                     }

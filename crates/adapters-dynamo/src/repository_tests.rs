@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::error::{
     ConditionalCheckFailedException, ProvisionedThroughputExceededException,
     TransactionCanceledException,
 };
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 use domain::{
     CreateOutcome, EventKind, IdempotencyKey, IdempotencyRecord, Order, OrderRepository,
     RepositoryError, RequestHash, Version,
@@ -135,14 +135,38 @@ async fn a_transaction_that_committed_on_an_earlier_attempt_is_a_created_order()
 }
 
 /// An update the SDK retried after its first attempt committed: the
-/// stored order is exactly the change, so it succeeded.
+/// stored item carries this update's write id, so it succeeded. Another
+/// update that wrote the same content (two confirmations in the same
+/// millisecond) has another write id: a conflict, so only one of them is
+/// told it changed the order.
 #[tokio::test]
-async fn an_update_whose_earlier_attempt_committed_succeeds() {
+async fn an_update_whose_earlier_attempt_committed_succeeds_and_a_twin_does_not() {
     let mut cancelled = order();
     cancelled.cancel(testkit::orders::at(5)).expect("cancel");
-    let retried = conditional_update_failure(&cancelled);
+    let stored = new_order_item(&cancelled);
+    let retried = mock!(Client::update_item).then_compute_response(move |request| {
+        let mut old = stored.clone();
+        let own = request
+            .expression_attribute_values()
+            .and_then(|v| v.get(":writeId"))
+            .cloned()
+            .expect("the update names its write id");
+        old.insert("writeId".to_owned(), own);
+        MockResponse::Error(UpdateItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .set_item(Some(old))
+                .build(),
+        ))
+    });
     let result = cancel_from_the_first_version(&retried, &cancelled).await;
     assert!(result.is_ok(), "{result:?}");
+
+    let twin = conditional_update_failure(&cancelled);
+    let result = cancel_from_the_first_version(&twin, &cancelled).await;
+    assert!(
+        matches!(result, Err(RepositoryError::VersionConflict)),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
