@@ -523,7 +523,7 @@ impl OrderRepository for DynamoOrderRepository {
                 if marks.is_empty() {
                     // A leftover of an interrupted clear: take it out of
                     // the index so later runs do not meet it again.
-                    self.unlist_if_unmarked(order.id()).await?;
+                    self.unlist(order.id(), None).await?;
                     cleaned += 1;
                     continue;
                 }
@@ -559,34 +559,8 @@ impl OrderRepository for DynamoOrderRepository {
         // The last mark goes with the index keys in one conditional write;
         // when another mark remains, only this one goes (the order stays
         // listed for the other).
-        let mut others = Vec::new();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(order_key(id)))
-            .update_expression("REMOVE #mark, #gsi2pk, #gsi2sk")
-            .expression_attribute_names("#mark", mark_attribute(kind))
-            .expression_attribute_names("#gsi2pk", GSI2PK)
-            .expression_attribute_names("#gsi2sk", GSI2SK);
-        for (i, other) in EventKind::ALL
-            .into_iter()
-            .filter(|k| *k != kind)
-            .enumerate()
-        {
-            let name = format!("#other{i}");
-            others.push(format!("attribute_not_exists({name})"));
-            request = request.expression_attribute_names(name, mark_attribute(other));
-        }
-        let mut condition = "attribute_exists(PK)".to_owned();
-        for other in &others {
-            condition.push_str(" AND ");
-            condition.push_str(other);
-        }
-        match request.condition_expression(condition).send().await {
-            Ok(_) => return Ok(()),
-            Err(err) if is_conditional_failure(&err) => {}
-            Err(err) => return Err(classify("UpdateItem", err)),
+        if self.unlist(id, Some(kind)).await? {
+            return Ok(());
         }
         // The order is gone, or another mark is on it.
         let result = self
@@ -608,7 +582,7 @@ impl OrderRepository for DynamoOrderRepository {
                     .as_ref()
                     .is_some_and(|a| item::marks_of(a).is_ok_and(|marks| marks.is_empty())) =>
             {
-                self.unlist_if_unmarked(id).await
+                self.unlist(id, None).await.map(|_| ())
             }
             Ok(_) => Ok(()),
             Err(err) if is_conditional_failure(&err) => Ok(()),
@@ -618,26 +592,41 @@ impl OrderRepository for DynamoOrderRepository {
 }
 
 impl DynamoOrderRepository {
-    /// Takes the order out of the outbox index if it has no mark (a mark
-    /// added in between keeps it there: the condition checks).
-    async fn unlist_if_unmarked(&self, id: &OrderId) -> Result<(), RepositoryError> {
-        let mut condition = "attribute_exists(PK)".to_owned();
+    /// Takes the order out of the outbox index, removing the mark of
+    /// `clearing` in the same write, if no other mark is on it (a mark
+    /// added in between keeps it listed: the condition checks). `Ok(false)`
+    /// when the condition failed: another mark, or no order.
+    async fn unlist(
+        &self,
+        id: &OrderId,
+        clearing: Option<EventKind>,
+    ) -> Result<bool, RepositoryError> {
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(order_key(id)))
-            .update_expression("REMOVE #gsi2pk, #gsi2sk")
             .expression_attribute_names("#gsi2pk", GSI2PK)
             .expression_attribute_names("#gsi2sk", GSI2SK);
-        for (i, kind) in EventKind::ALL.into_iter().enumerate() {
-            let name = format!("#m{i}");
+        request = match clearing {
+            Some(kind) => request
+                .update_expression("REMOVE #mark, #gsi2pk, #gsi2sk")
+                .expression_attribute_names("#mark", mark_attribute(kind)),
+            None => request.update_expression("REMOVE #gsi2pk, #gsi2sk"),
+        };
+        let mut condition = "attribute_exists(PK)".to_owned();
+        for (i, other) in EventKind::ALL
+            .into_iter()
+            .filter(|k| Some(*k) != clearing)
+            .enumerate()
+        {
+            let name = format!("#other{i}");
             condition.push_str(&format!(" AND attribute_not_exists({name})"));
-            request = request.expression_attribute_names(name, mark_attribute(kind));
+            request = request.expression_attribute_names(name, mark_attribute(other));
         }
         match request.condition_expression(condition).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if is_conditional_failure(&err) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(err) if is_conditional_failure(&err) => Ok(false),
             Err(err) => Err(classify("UpdateItem", err)),
         }
     }
