@@ -26,12 +26,22 @@ pub(crate) struct LocalServer {
     log_path: PathBuf,
 }
 
-fn free_port() -> Result<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Failed::new(format!("no free port: {e}")))
+/// Two distinct free ports: both listeners are held until both are known,
+/// so the kernel cannot hand the same port out twice (it did, once, and the
+/// server refused to start with its gateway and control port on one port).
+fn two_free_ports() -> Result<(u16, u16)> {
+    let bind =
+        || TcpListener::bind("127.0.0.1:0").map_err(|e| Failed::new(format!("no free port: {e}")));
+    let port_of = |l: &TcpListener| {
+        l.local_addr()
+            .map(|a| a.port())
+            .map_err(|e| Failed::new(format!("no free port: {e}")))
+    };
+    let (first, second) = (bind()?, bind()?);
+    Ok((port_of(&first)?, port_of(&second)?))
 }
+
+const PORT_TAKEN: &str = "one of its ports was taken before it bound it";
 
 impl LocalServer {
     /// Builds the toolkit and starts `local --port <free> extra…`, logging
@@ -41,8 +51,23 @@ impl LocalServer {
             &cmd::cargo(),
             ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
         )?;
-        let port = free_port()?;
-        let lambda_port = free_port()?;
+        // A port can still be taken by another process between its release
+        // here and the server's bind; the server then exits at once saying
+        // so, and is started again on other ports.
+        let mut attempt = 1;
+        loop {
+            let (port, lambda_port) = two_free_ports()?;
+            match Self::spawn(extra, log_name, port, lambda_port) {
+                Err(e) if attempt < 3 && e.to_string().ends_with(PORT_TAKEN) => {
+                    eprintln!("{e}; starting again on other ports");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn spawn(extra: &[&str], log_name: &str, port: u16, lambda_port: u16) -> Result<Self> {
         let log_path = target_dir().join(log_name);
         let log = std::fs::File::create(&log_path)
             .map_err(|e| Failed::new(format!("{}: {e}", log_path.display())))?;
@@ -82,6 +107,9 @@ impl LocalServer {
         };
         if let Err(e) = server.wait_ready(Duration::from_secs(90)) {
             server.print_log_tail(30);
+            if server.log().contains("is in use") {
+                return Err(Failed::new(format!("{e}: {PORT_TAKEN}")));
+            }
             return Err(e);
         }
         Ok(server)
