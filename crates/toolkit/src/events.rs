@@ -40,8 +40,11 @@ Usage:
   event s3-put [--bucket NAME] [--key KEY]
   event dynamodb-stream [--order-id ORD-…]
 
-apigw-rest resolves path parameters from the template's routes (an
-undeclared route is an error, as at the gateway). Ids and times are fixed,
+apigw-rest resolves path parameters from the template's routes, and
+apigw-http its route key and path parameters from the template's HttpApi
+routes (a $default event when it has none); an undeclared route is an
+error, as at the gateway. apigw-http is built as the local gateway builds
+its payload 2.0 events. Ids and times are fixed,
 so the output is the same each time.
 ";
 
@@ -135,7 +138,11 @@ pub fn generate(
         }
         "apigw-http" => {
             let flags = Flags::parse(args, &["method", "path", "body", "stage"])?;
-            through::<ApiGatewayV2httpRequest>(http(&flags), kind)?
+            let event = http(&flags, template)?;
+            // Printed as built (the type would add payload 1.0 fields such
+            // as `httpMethod`), after checking that it reads as the type.
+            through::<ApiGatewayV2httpRequest>(event.clone(), kind)?;
+            event
         }
         "eventbridge" => {
             let flags = Flags::parse(args, &["source", "detail-type", "detail"])?;
@@ -298,41 +305,77 @@ fn rest(flags: &Flags, template: Option<&Template>) -> Result<Value, String> {
     }))
 }
 
-fn http(flags: &Flags) -> Value {
+/// An HTTP API event, built as the gateway builds it
+/// (`http_api::event`). With a template that declares HTTP API routes,
+/// the route decides `routeKey` and `pathParameters` (an undeclared route
+/// is an error); with none, the event is a `$default` route's.
+fn http(flags: &Flags, template: Option<&Template>) -> Result<Value, String> {
     let method = flags.or("method", "POST").to_ascii_uppercase();
-    let (path, query) = split_path(&flags.or("path", "/orders"));
+    let raw = flags.or("path", "/orders");
+    let (path, query) = raw.split_once('?').unwrap_or((raw.as_str(), ""));
     let stage = flags.or("stage", "$default");
     let raw_path = if stage == "$default" {
-        path.clone()
+        path.to_owned()
     } else {
         format!("/{stage}{path}")
     };
-    let raw_query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let body = flags
         .get("body")
         .map(str::to_owned)
         .or_else(|| (method == "POST" && path == "/orders").then(sample_order_body));
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": raw_path,
-        "rawQueryString": raw_query.join("&"),
-        "headers": {"content-type": "application/json", "host": "abcdef1234.execute-api.us-east-1.amazonaws.com"},
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": "abcdef1234",
-            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abcdef1234",
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "orders-toolkit"},
-            "requestId": "JKJaXmPLvHcESHA=",
-            "routeKey": "$default",
-            "stage": stage,
-            "time": "02/Jul/2026:11:24:04 +0000",
-            "timeEpoch": EPOCH_MS
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
+    let routes = template.map(Template::http_api_routes).unwrap_or_default();
+    let (route_key, params) = if routes.is_empty() {
+        ("$default".to_owned(), Vec::new())
+    } else {
+        routes
+            .iter()
+            .filter(|r| r.method == method || r.method == "ANY")
+            .find_map(|r| {
+                crate::gateway::match_route(&r.path, path).map(|p| {
+                    let key = if r.path == "$default" {
+                        r.path.clone()
+                    } else {
+                        format!("{} {}", r.method, r.path)
+                    };
+                    (key, p)
+                })
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{method} {path} is not an HTTP API route of {}",
+                    template.map_or_else(String::new, |t| t.path().display().to_string())
+                )
+            })?
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::HOST,
+        http::HeaderValue::from_static("abcdef1234.execute-api.us-east-1.amazonaws.com"),
+    );
+    headers.insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static("orders-toolkit"),
+    );
+    let time = chrono::DateTime::from_timestamp_millis(EPOCH_MS).unwrap_or_default();
+    Ok(crate::http_api::event(&crate::http_api::EventParts {
+        route_key: &route_key,
+        method: &method,
+        path: &raw_path,
+        query,
+        headers: &headers,
+        path_parameters: &params,
+        stage: &stage,
+        stage_variables: std::collections::BTreeMap::new(),
+        request_id: "JKJaXmPLvHcESHA=",
+        api_id: "abcdef1234",
+        domain_name: "abcdef1234.execute-api.us-east-1.amazonaws.com",
+        time,
+        body: body.as_deref().unwrap_or_default().as_bytes(),
+    }))
 }
 
 fn sqs(body: &str) -> Value {

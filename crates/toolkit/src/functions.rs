@@ -14,7 +14,7 @@ use hyper::body::Bytes;
 use serde_json::{Value, json};
 
 use crate::model::FunctionSpec;
-use crate::runtime::{Answer, Invocation, Pool, RuntimeError};
+use crate::runtime::{Answer, Invocation, MAX_REQUEST_BYTES, Pool, RuntimeError};
 
 /// An invocation's payload: as JSON already (the gateway's events, the
 /// bus's envelopes), or as the bytes a caller sent (the Invoke API). An
@@ -85,6 +85,18 @@ impl LocalFunction {
         event: Payload,
         whole_log: bool,
     ) -> Result<Invocation, RuntimeError> {
+        // Lambda refuses a synchronous payload over 6 MB before any code
+        // runs (API_Invoke, RequestTooLargeException), in-process or not.
+        let size = match &event {
+            Payload::Json(value) => serde_json::to_vec(value).map_or(0, |bytes| bytes.len()),
+            Payload::Raw(bytes) => bytes.len(),
+        };
+        if size > MAX_REQUEST_BYTES {
+            return Err(RuntimeError::RequestTooLarge {
+                function: self.spec.name.clone(),
+                size,
+            });
+        }
         match &self.backend {
             Backend::Process(pool) => pool.invoke_with(event.into_bytes(), None, whole_log).await,
             Backend::InProcess(handler) => {

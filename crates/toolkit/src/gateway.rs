@@ -1,13 +1,22 @@
 //! `gateway`: API Gateway in front of the functions. A request is matched
 //! against the template's routes (`{name}` one segment, `{name+}` the
-//! rest; a method's own route before the path's `ANY`), becomes a REST API
-//! (payload 1.0) proxy event built from `aws_lambda_events` types, and the
-//! function's proxy response becomes the HTTP response. API Gateway's own
-//! answers are kept (services-apigateway-errors): 403 `Missing
-//! Authentication Token` for an undeclared route, 502 `Internal server
-//! error` when the function fails or answers something that is not a
-//! proxy response, 504 `Endpoint request timed out` past the integration
-//! timeout, 413 over the 10 MB payload limit.
+//! rest; a method's own route before the path's `ANY`; an HTTP API's
+//! `$default` last) and becomes the event of its route's API: a REST API
+//! (`Type: Api`) sends a payload 1.0 proxy event built from
+//! `aws_lambda_events` types, an HTTP API (`Type: HttpApi`) a payload 2.0
+//! event (`http_api`). The function's answer becomes the HTTP response as
+//! that kind of API makes it. CORS is the template's (`cors`).
+//!
+//! API Gateway's own answers are kept, per kind (services-apigateway-errors,
+//! http-api-develop-integrations-lambda):
+//!
+//! | situation | REST | HTTP API |
+//! |---|---|---|
+//! | undeclared route | 403 `Missing Authentication Token` | 404 `Not Found` |
+//! | function error, bad answer | 502 `Internal server error` | 500 `Internal Server Error` |
+//! | past the integration timeout | 504 `Endpoint request timed out` | 503 `Service Unavailable` |
+//! | body over 10 MB | 413 | 413 |
+//! | event over Lambda's 6 MB | 413 `Request Too Long` | 413 |
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,11 +33,11 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde_json::Value;
 
 use crate::functions::{INTEGRATION_TIMEOUT, LocalFunction, Payload};
-use crate::model::ACCOUNT;
-use crate::runtime::Answer;
+use crate::model::{ACCOUNT, Api, ApiKind};
+use crate::runtime::{Answer, RuntimeError};
 
-/// API Gateway's largest request payload.
-const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+/// API Gateway's largest request payload (10 MB, both kinds).
+pub const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
 /// What a matched request runs.
 #[derive(Clone)]
@@ -36,17 +45,28 @@ pub(crate) struct Route {
     pub(crate) method: String,
     pub(crate) template: String,
     pub(crate) function: Arc<LocalFunction>,
+    pub(crate) api: Arc<Api>,
 }
 
-/// What every request needs: the routes and the stage.
+impl Route {
+    fn kind(&self) -> ApiKind {
+        self.api.kind
+    }
+}
+
+/// What every request needs: the routes, their APIs and the stage.
 pub(crate) struct Context {
     pub(crate) routes: Vec<Route>,
     pub(crate) stage: String,
     pub(crate) stage_variables: QueryMap,
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+pub(crate) fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -55,23 +75,86 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     response
 }
 
-/// API Gateway's answer to a method and path it does not declare.
-fn missing_authentication_token() -> Response<Full<Bytes>> {
-    let mut response = text(
-        StatusCode::FORBIDDEN,
-        "application/json",
-        r#"{"message":"Missing Authentication Token"}"#.to_owned(),
-    );
-    response.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("MissingAuthenticationTokenException"),
-    );
+/// The gateway's own answers, as each kind of API words them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    NoRoute,
+    FunctionFailed,
+    TimedOut,
+    BodyTooLarge,
+    EventTooLarge,
+}
+
+fn refuse(kind: ApiKind, refusal: Refusal) -> Response<Full<Bytes>> {
+    const JSON: &str = "application/json";
+    let mut response = match (kind, refusal) {
+        (ApiKind::Rest, Refusal::NoRoute) => text(
+            StatusCode::FORBIDDEN,
+            JSON,
+            r#"{"message":"Missing Authentication Token"}"#,
+        ),
+        (ApiKind::Http, Refusal::NoRoute) => {
+            text(StatusCode::NOT_FOUND, JSON, r#"{"message":"Not Found"}"#)
+        }
+        (ApiKind::Rest, Refusal::FunctionFailed) => text(
+            StatusCode::BAD_GATEWAY,
+            JSON,
+            r#"{"message": "Internal server error"}"#,
+        ),
+        (ApiKind::Http, Refusal::FunctionFailed) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            JSON,
+            r#"{"message":"Internal Server Error"}"#,
+        ),
+        (ApiKind::Rest, Refusal::TimedOut) => text(
+            StatusCode::GATEWAY_TIMEOUT,
+            JSON,
+            r#"{"message": "Endpoint request timed out"}"#,
+        ),
+        (ApiKind::Http, Refusal::TimedOut) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            JSON,
+            r#"{"message":"Service Unavailable"}"#,
+        ),
+        // Both kinds refuse a body over 10 MB before routing, in plain
+        // text (as observed in koki-develop/lgtm-generator#10).
+        (_, Refusal::BodyTooLarge) => text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text/plain; charset=utf-8",
+            format!("HTTP content length exceeded {MAX_PAYLOAD} bytes."),
+        ),
+        // Lambda's RequestTooLargeException through a REST API (the same
+        // issue shows the body and the error type).
+        (ApiKind::Rest, Refusal::EventTooLarge) => text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            JSON,
+            r#"{"message": "Request Too Long"}"#,
+        ),
+        (ApiKind::Http, Refusal::EventTooLarge) => text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            JSON,
+            r#"{"message":"Request Entity Too Large"}"#,
+        ),
+    };
+    let error_type = match (kind, refusal) {
+        (ApiKind::Rest, Refusal::NoRoute) => Some("MissingAuthenticationTokenException"),
+        (ApiKind::Rest, Refusal::EventTooLarge) => Some("BadRequestException"),
+        _ => None,
+    };
+    if let Some(error_type) = error_type {
+        response
+            .headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    }
     response
 }
 
 /// Matches a path against a template route: `{name}` takes one segment,
-/// `{name+}` the rest.
+/// `{name+}` the rest; `$default` takes any path.
 pub(crate) fn match_route(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    if template == "$default" {
+        return Some(Vec::new());
+    }
     let wanted: Vec<&str> = template.trim_start_matches('/').split('/').collect();
     let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut params = Vec::new();
@@ -97,24 +180,36 @@ pub(crate) fn match_route(template: &str, path: &str) -> Option<Vec<(String, Str
     (wanted.len() == given.len()).then_some(params)
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
         .decode_utf8_lossy()
         .into_owned()
 }
 
+/// A query string's pairs, decoded, in order.
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
 fn query_maps(query: Option<&str>) -> (QueryMap, QueryMap) {
-    let Some(query) = query.filter(|q| !q.is_empty()) else {
-        return (QueryMap::default(), QueryMap::default());
-    };
     let mut multi: std::collections::HashMap<String, Vec<String>> =
         std::collections::HashMap::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        multi
-            .entry(percent_decode(&k.replace('+', " ")))
-            .or_default()
-            .push(percent_decode(&v.replace('+', " ")));
+    for (k, v) in query_pairs(query) {
+        multi.entry(k).or_default().push(v);
+    }
+    if multi.is_empty() {
+        return (QueryMap::default(), QueryMap::default());
     }
     // API Gateway's single-value map holds the last value of each name.
     let single: std::collections::HashMap<String, String> = multi
@@ -137,70 +232,202 @@ pub(crate) async fn handle(context: &Context, request: Request<Incoming>) -> Res
     response
 }
 
+/// The kind of API that answers for a path no route takes: an HTTP API
+/// when the template has only those, else a REST API.
+fn kind_without_route(context: &Context) -> ApiKind {
+    if !context.routes.is_empty() && context.routes.iter().all(|r| r.kind() == ApiKind::Http) {
+        ApiKind::Http
+    } else {
+        ApiKind::Rest
+    }
+}
+
+/// SAM's MOCK `OPTIONS` on a REST API with `Cors`, for a path of its that
+/// declares no `OPTIONS` of its own.
+fn rest_cors_mock(context: &Context, path: &str) -> Option<Response<Full<Bytes>>> {
+    let first = context.routes.iter().find(|r| {
+        r.kind() == ApiKind::Rest
+            && r.api.cors.is_some()
+            && match_route(&r.template, path).is_some()
+    })?;
+    let same_path: Vec<&Route> = context
+        .routes
+        .iter()
+        .filter(|r| Arc::ptr_eq(&r.api, &first.api) && r.template == first.template)
+        .collect();
+    if same_path.iter().any(|r| r.method == "OPTIONS") {
+        return None;
+    }
+    let methods: Vec<String> = same_path.iter().map(|r| r.method.clone()).collect();
+    first
+        .api
+        .cors
+        .as_ref()
+        .map(|cors| crate::cors::rest_preflight(cors, &methods))
+}
+
+/// The HTTP API with CORS that answers a preflight for `path`: one with a
+/// route for the path, else (when no REST route takes it) any.
+fn http_cors_api<'a>(context: &'a Context, path: &str) -> Option<&'a Arc<Api>> {
+    let with_cors = |r: &&Route| r.kind() == ApiKind::Http && r.api.cors.is_some();
+    context
+        .routes
+        .iter()
+        .filter(with_cors)
+        .find(|r| match_route(&r.template, path).is_some())
+        .or_else(|| {
+            let rest_takes_it = context
+                .routes
+                .iter()
+                .any(|r| r.kind() == ApiKind::Rest && match_route(&r.template, path).is_some());
+            (!rest_takes_it)
+                .then(|| context.routes.iter().find(with_cors))
+                .flatten()
+        })
+        .map(|r| &r.api)
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if declared_length(request.headers()).is_some_and(|n| n > MAX_PAYLOAD) {
+        return refuse(kind_without_route(context), Refusal::BodyTooLarge);
+    }
+    if method == http::Method::OPTIONS
+        && let Some(answer) = rest_cors_mock(context, &path)
+    {
+        return answer;
+    }
+    if crate::cors::is_preflight(&method, request.headers())
+        && let Some(cors) = http_cors_api(context, &path).and_then(|api| api.cors.as_ref())
+    {
+        return crate::cors::http_preflight(cors, request.headers());
+    }
     let found = context.routes.iter().find_map(|route| {
-        let method_ok = route.method == "ANY" || route.method == method;
+        let method_ok = route.method == "ANY" || route.method == method.as_str();
         match_route(&route.template, &path)
             .filter(|_| method_ok)
             .map(|params| (route, params))
     });
     let Some((route, params)) = found else {
-        return missing_authentication_token();
+        return refuse(kind_without_route(context), Refusal::NoRoute);
     };
+    let kind = route.kind();
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "application/json",
-                r#"{"message":"Request Too Long"}"#.to_owned(),
-            );
-        }
+        Err(_) => return refuse(kind, Refusal::BodyTooLarge),
     };
     let request_id = crate::local::fresh_id();
-    let event = proxy_event(context, route, &params, &parts, &body, &request_id);
+    let event = match kind {
+        ApiKind::Rest => proxy_event(context, route, &params, &parts, &body, &request_id),
+        ApiKind::Http => crate::http_api::event(&crate::http_api::EventParts {
+            route_key: &route_key(route),
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or_default(),
+            headers: &parts.headers,
+            path_parameters: &params,
+            stage: &context.stage,
+            stage_variables: context
+                .stage_variables
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            request_id: &request_id,
+            api_id: "local",
+            domain_name: parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost"),
+            time: chrono::Utc::now(),
+            body: &body,
+        }),
+    };
     let function = &route.function;
     let invoked = tokio::time::timeout(
         INTEGRATION_TIMEOUT,
         function.invoke(Payload::Json(event), false),
     )
     .await;
-    match invoked {
+    let reply = match invoked {
         Ok(Ok(invocation)) => match invocation.answer {
-            Answer::Response(reply) => proxy_response(reply),
-            failed => bad_gateway(&format!(
-                "{}: {}",
-                function.spec().id,
-                failed.payload(&invocation.request_id)
-            )),
+            Answer::Response(reply) => reply,
+            failed => {
+                return failed_integration(
+                    kind,
+                    &format!(
+                        "{}: {}",
+                        function.spec().id,
+                        failed.payload(&invocation.request_id)
+                    ),
+                );
+            }
         },
-        Ok(Err(e)) => bad_gateway(&format!("{}: {e}", function.spec().id)),
+        Ok(Err(e @ RuntimeError::RequestTooLarge { .. })) => {
+            tracing::error!("integration refused: {e}");
+            return refuse(kind, Refusal::EventTooLarge);
+        }
+        Ok(Err(e)) => return failed_integration(kind, &format!("{}: {e}", function.spec().id)),
         Err(_) => {
             tracing::error!(
                 "integration timed out: {} did not answer within {} s",
                 function.spec().id,
                 INTEGRATION_TIMEOUT.as_secs()
             );
-            text(
-                StatusCode::GATEWAY_TIMEOUT,
-                "application/json",
-                r#"{"message": "Endpoint request timed out"}"#.to_owned(),
-            )
+            return refuse(kind, Refusal::TimedOut);
         }
+    };
+    match kind {
+        ApiKind::Rest => proxy_response(reply, &route.api, &parts.headers),
+        ApiKind::Http => match crate::http_api::response(reply) {
+            Ok(mut response) => {
+                if let Some(cors) = &route.api.cors {
+                    crate::cors::apply_http(cors, &parts.headers, response.headers_mut());
+                }
+                response
+            }
+            Err(why) => failed_integration(kind, &format!("{}: {why}", function.spec().id)),
+        },
+    }
+}
+
+/// An HTTP API route's key: `METHOD /path`, or `$default`.
+fn route_key(route: &Route) -> String {
+    if route.template == "$default" {
+        "$default".to_owned()
+    } else {
+        format!("{} {}", route.method, route.template)
     }
 }
 
 /// API Gateway's answer when the integration fails.
-fn bad_gateway(why: &str) -> Response<Full<Bytes>> {
+fn failed_integration(kind: ApiKind, why: &str) -> Response<Full<Bytes>> {
     tracing::error!("integration failed: {why}");
-    text(
-        StatusCode::BAD_GATEWAY,
-        "application/json",
-        r#"{"message": "Internal server error"}"#.to_owned(),
-    )
+    refuse(kind, Refusal::FunctionFailed)
+}
+
+/// Whether `content_type` is one of the API's binary media types
+/// (`type/subtype`, `type/*` or `*/*`).
+fn is_binary(api: &Api, content_type: Option<&str>) -> bool {
+    let Some(content_type) = content_type else {
+        return false;
+    };
+    let wanted = crate::http_api::essence(content_type);
+    let (kind, _) = wanted.split_once('/').unwrap_or((&wanted, ""));
+    api.binary_media_types.iter().any(|t| {
+        t == "*/*" || *t == wanted || t.strip_suffix("/*").is_some_and(|prefix| prefix == kind)
+    })
 }
 
 fn proxy_event(
@@ -225,10 +452,19 @@ fn proxy_event(
     request_context.apiid = Some("local".to_owned());
     request_context.protocol = Some("HTTP/1.1".to_owned());
     request_context.identity.source_ip = Some("127.0.0.1".to_owned());
-    let (text_body, is_base64) = match std::str::from_utf8(body) {
-        _ if body.is_empty() => (None, false),
-        Ok(text) => (Some(text.to_owned()), false),
-        Err(_) => (Some(STANDARD.encode(body)), true),
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    // A REST API passes a body base64-encoded only when its type is one of
+    // the API's binary media types (api-gateway-payload-encodings); any
+    // other body is text, invalid UTF-8 replaced as API Gateway does.
+    let (text_body, is_base64) = if body.is_empty() {
+        (None, false)
+    } else if is_binary(&route.api, content_type) {
+        (Some(STANDARD.encode(body)), true)
+    } else {
+        (Some(String::from_utf8_lossy(body).into_owned()), false)
     };
     let mut event = ApiGatewayProxyRequest::default();
     event.resource = Some(route.template.clone());
@@ -250,25 +486,42 @@ fn proxy_event(
     serde_json::to_value(event).unwrap_or(Value::Null)
 }
 
-fn proxy_response(reply: Value) -> Response<Full<Bytes>> {
+/// A REST API's response from the function's proxy response. A base64
+/// body is decoded when the request's first `Accept` type is one of the
+/// API's binary media types, and passed on as the base64 text otherwise
+/// (api-gateway-payload-encodings).
+fn proxy_response(reply: Value, api: &Api, request: &HeaderMap) -> Response<Full<Bytes>> {
     let parsed: ApiGatewayProxyResponse = match serde_json::from_value(reply) {
         Ok(parsed) => parsed,
         Err(e) => {
-            return bad_gateway(&format!(
-                "the function's response is not a proxy response: {e}"
-            ));
+            return failed_integration(
+                ApiKind::Rest,
+                &format!("the function's response is not a proxy response: {e}"),
+            );
         }
     };
     let status = u16::try_from(parsed.status_code)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::BAD_GATEWAY);
+    let first_accept = request
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
     let body = match parsed.body {
         None => Bytes::new(),
-        Some(lambda_http::Body::Text(text)) if parsed.is_base64_encoded => {
+        Some(lambda_http::Body::Text(text))
+            if parsed.is_base64_encoded && is_binary(api, first_accept) =>
+        {
             match STANDARD.decode(text.as_bytes()) {
                 Ok(bytes) => Bytes::from(bytes),
-                Err(_) => return bad_gateway("the function's base64 body does not decode"),
+                Err(_) => {
+                    return failed_integration(
+                        ApiKind::Rest,
+                        "the function's base64 body does not decode",
+                    );
+                }
             }
         }
         Some(lambda_http::Body::Text(text)) => Bytes::from(text),

@@ -1,6 +1,6 @@
 //! The local toolkit: what `cargo xtask` drives to emulate the cloud
 //! around the functions. The local cloud (`model`, `runtime`, `functions`,
-//! `gateway`, `bus`, `control`, `local`), `invoke`, sample events, rule
+//! `gateway`, `http_api`, `cors`, `bus`, `control`, `local`), `invoke`, sample events, rule
 //! tests, `doctor` and `deploy`.
 //!
 //! Invariant: the template in `infra/` is the one source of rules and
@@ -8,6 +8,7 @@
 
 pub mod bus;
 pub mod control;
+pub mod cors;
 pub mod deploy;
 pub mod destroy;
 pub mod dlq;
@@ -16,6 +17,7 @@ pub mod env_vars;
 pub mod events;
 pub mod functions;
 pub mod gateway;
+pub mod http_api;
 pub mod infra_checks;
 pub mod invoke;
 pub mod listen;

@@ -109,6 +109,8 @@ pub struct LocalOptions {
     /// `--sqs-endpoint`: OnFailure destinations that name an SQS queue get
     /// their records there (moto), as Lambda sends them.
     pub sqs_endpoint: Option<String>,
+    /// How the listeners hold up to slow and idle clients.
+    pub limits: Limits,
 }
 
 impl LocalOptions {
@@ -134,6 +136,7 @@ impl LocalOptions {
             binary_dir: target.join("debug"),
             build: true,
             sqs_endpoint: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -621,23 +624,20 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     }
     let functions = Arc::new(Functions::new(functions));
     bus.attach(functions.clone());
+    let apis: Vec<Arc<crate::model::Api>> = model.apis.iter().cloned().map(Arc::new).collect();
     let mut routes = Vec::new();
     for route in &model.routes {
-        let Some(function) = functions.find(&route.function).cloned() else {
+        let (Some(function), Some(api)) = (
+            functions.find(&route.function).cloned(),
+            apis.iter().find(|a| a.id == route.api).cloned(),
+        ) else {
             continue;
         };
-        if route.kind == ApiKind::Http {
-            tracing::warn!(
-                "{} {} -> {}: an HttpApi route, served with REST (payload 1.0) events",
-                route.method,
-                route.path,
-                route.function
-            );
-        }
         routes.push(Route {
             method: route.method.clone(),
             template: route.path.clone(),
             function,
+            api,
         });
     }
     for warning in &model.warnings {
@@ -677,10 +677,14 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     }
     for route in &routes {
         tracing::info!(
-            "  {:<5} {} -> {}",
+            "  {:<5} {} -> {} ({})",
             route.method,
             route.template,
-            route.function.spec().binary
+            route.function.spec().binary,
+            match route.api.kind {
+                ApiKind::Rest => "REST API, payload 1.0",
+                ApiKind::Http => "HTTP API, payload 2.0",
+            }
         );
     }
     let (stop, stopped) = watch::channel(false);
@@ -719,6 +723,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
             functions,
             guard,
             region,
+            limits: options.limits,
         },
     ));
     Ok(LocalServer {
@@ -785,6 +790,27 @@ struct Running {
     functions: Arc<Functions>,
     guard: StoreGuard,
     region: String,
+    limits: Limits,
+}
+
+/// How the listeners hold up to bad clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A connection that has not sent a whole request head within this
+    /// is closed (hyper's header read timeout; a client trickling its
+    /// headers is cut off too).
+    pub header_read_timeout: Duration,
+    /// Connections open at once, per listener; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
 }
 
 /// Accepts connections on `listener` and serves each with `handle`
@@ -792,45 +818,63 @@ struct Running {
 fn accept_loop<H, F>(
     listener: TcpListener,
     mut stopped: watch::Receiver<bool>,
+    limits: Limits,
     handle: H,
 ) -> tokio::task::JoinHandle<tokio::task::JoinSet<()>>
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
         loop {
-            tokio::select! {
+            // At the cap, wait for a connection to close before accepting
+            // (the kernel's backlog holds the others).
+            let permit = tokio::select! {
                 _ = stopped.changed() => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else {
+                permit = open.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let stream = tokio::select! {
+                _ = stopped.changed() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
                         // Out of descriptors, say: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}; retrying in 50 ms");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
-                    };
-                    let handle = handle.clone();
-                    let mut stopping = stopped.clone();
-                    connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |request| {
-                            let reply = handle(request);
-                            async move { Ok::<_, Infallible>(reply.await) }
-                        });
-                        let connection = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service);
-                        tokio::pin!(connection);
-                        tokio::select! {
-                            _ = connection.as_mut() => {}
-                            _ = stopping.changed() => {
-                                // An idle keep-alive connection closes now; a
-                                // request in flight is answered first.
-                                connection.as_mut().graceful_shutdown();
-                                let _ = connection.await;
-                            }
-                        }
-                    });
+                    }
+                },
+            };
+            let handle = handle.clone();
+            let mut stopping = stopped.clone();
+            connections.spawn(async move {
+                let _permit = permit;
+                let service = hyper::service::service_fn(move |request| {
+                    let reply = handle(request);
+                    async move { Ok::<_, Infallible>(reply.await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits.header_read_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = stopping.changed() => {
+                        // An idle keep-alive connection closes now; a
+                        // request in flight is answered first.
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
                 }
-            }
+            });
+            // Finished connections are reaped as they go, not at the stop.
+            while connections.try_join_next().is_some() {}
         }
         connections
     })
@@ -863,12 +907,12 @@ async fn serve(
             }
         });
     }
-    let api = accept_loop(listener, stopped.clone(), move |request| {
+    let api = accept_loop(listener, stopped.clone(), running.limits, move |request| {
         let context = context.clone();
         async move { handle(&context, request).await }
     });
     let control = control.map(|(listener, control)| {
-        accept_loop(listener, stopped.clone(), move |request| {
+        accept_loop(listener, stopped.clone(), running.limits, move |request| {
             let control = control.clone();
             async move { control.handle(request).await }
         })
@@ -911,6 +955,7 @@ Usage:
         [--parameter-overrides KEY=VALUE]... [--env-vars FILE]
         [--retry-delays 1,2] [--no-build] [--sqs-endpoint URL]
         [--eventbridge URL [--event-bus orders-bus]]
+        [--header-timeout 30] [--max-connections 1024]
 
   --port      the API's port (default 3000; 0 picks a free one)
   --host      the address to listen on (default 127.0.0.1)
@@ -948,8 +993,18 @@ Usage:
               EventBridge endpoint (moto, say) on the bus --event-bus
               names, instead of the template's rules here
 
-Undeclared routes get 403 {\"message\":\"Missing Authentication Token\"}, as from
-API Gateway. Ctrl-C stops the server and every function process.
+  --header-timeout  seconds a connection has to send a request's head
+              before it is closed (default 30)
+  --max-connections  connections open at once per port; more wait to be
+              accepted (default 1024)
+
+Routes are served as their API serves them: Api events as a REST API
+(payload 1.0; an undeclared route gets 403 {\"message\":\"Missing
+Authentication Token\"}), HttpApi events as an HTTP API (payload 2.0;
+404 {\"message\":\"Not Found\"} when the template has only HTTP APIs).
+The APIs' Cors / CorsConfiguration and BinaryMediaTypes apply. Bodies over
+10 MB get 413, events over Lambda's 6 MB get 413. Ctrl-C stops the server
+and every function process.
 ";
 
 fn parse_overrides(value: &str, into: &mut BTreeMap<String, String>) -> Result<(), String> {
@@ -1034,6 +1089,26 @@ pub fn parse_options(
                 };
             }
             "--parameter-overrides" => parse_overrides(&value, &mut options.parameter_overrides)?,
+            "--header-timeout" => {
+                options.limits.header_read_timeout = match value.parse::<f64>() {
+                    Ok(s) if (0.1..=3600.0).contains(&s) => Duration::from_secs_f64(s),
+                    _ => {
+                        return Err(format!(
+                            "--header-timeout takes seconds from 0.1 to 3600, not {value:?}"
+                        ));
+                    }
+                };
+            }
+            "--max-connections" => {
+                options.limits.max_connections = match value.parse() {
+                    Ok(n @ 1..=100_000) => n,
+                    _ => {
+                        return Err(format!(
+                            "--max-connections takes a number from 1 to 100000, not {value:?}"
+                        ));
+                    }
+                };
+            }
             "--env-vars" => options.env_vars = Some(PathBuf::from(value)),
             "--retry-delays" => options.retry_delays = parse_delays(&value)?,
             "--host" => options.host = value,

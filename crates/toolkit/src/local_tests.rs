@@ -25,6 +25,8 @@ struct Reply {
     status: u16,
     headers: String,
     body: String,
+    /// The body as it came, for binary answers.
+    bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -328,8 +330,12 @@ async fn call_to(
         stream.write_all(&body).expect("write body");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).expect("read");
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response");
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let bytes = raw[split + 4..].to_vec();
         let status = head
             .split(' ')
             .nth(1)
@@ -337,8 +343,9 @@ async fn call_to(
             .expect("status");
         Reply {
             status,
-            headers: head.to_owned(),
-            body: body.to_owned(),
+            headers: head,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     })
     .await
@@ -611,3 +618,6 @@ async fn binaries_need_a_store_a_process_can_reach_and_a_missing_binary_is_named
     assert!(matches!(err, LocalError::NoBinary { .. }), "{text}");
     assert!(text.starts_with("EchoFunction: no binary at "), "{text}");
 }
+
+#[path = "local_apis_tests.rs"]
+mod apis;

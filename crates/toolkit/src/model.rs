@@ -95,13 +95,48 @@ pub enum ApiKind {
     Http,
 }
 
-/// A route: method (upper case, `ANY` for any), path template, function.
+/// A route: method (upper case, `ANY` for any), path template (`$default`
+/// for an HTTP API's catch-all route), function, and the API it belongs
+/// to (a logical id; `ServerlessRestApi` / `ServerlessHttpApi` for the
+/// APIs SAM makes when an event names none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub kind: ApiKind,
     pub method: String,
     pub path: String,
     pub function: String,
+    pub api: String,
+}
+
+/// The id SAM gives the REST API it makes for `Api` events without
+/// `RestApiId`.
+pub const IMPLICIT_REST_API: &str = "ServerlessRestApi";
+/// The id SAM gives the HTTP API it makes for `HttpApi` events without
+/// `ApiId`.
+pub const IMPLICIT_HTTP_API: &str = "ServerlessHttpApi";
+
+/// What an API's settings change in the gateway: CORS and binary media
+/// types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    pub id: String,
+    pub kind: ApiKind,
+    /// `Cors` (REST, SAM's property) or `CorsConfiguration` (HTTP API).
+    pub cors: Option<Cors>,
+    /// `BinaryMediaTypes` (REST; `~1` read as `/`), lower case.
+    pub binary_media_types: Vec<String>,
+}
+
+/// An API's CORS settings, with SAM's quoting (`"'*'"`) taken off.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    /// `None`: a REST API's preflight names the path's methods.
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+    pub allow_credentials: bool,
 }
 
 /// An EventBridge rule with a pattern and its function targets.
@@ -126,6 +161,8 @@ pub struct Schedule {
 pub struct Model {
     pub functions: Vec<FunctionSpec>,
     pub routes: Vec<Route>,
+    /// The APIs the routes belong to, with their settings.
+    pub apis: Vec<Api>,
     pub rules: Vec<Rule>,
     pub schedules: Vec<Schedule>,
     /// Tables (`AWS::DynamoDB::Table`) by their resolved names.
@@ -498,13 +535,18 @@ pub fn load(template: &Template, context: &Context) -> Result<Model, TemplateErr
         }
     }
     apply_invoke_configs(&resolver, template, &mut functions, &mut warnings);
+    // A method's own route before the path's `ANY`; an HTTP API's
+    // `$default` after every other route.
     routes.sort_by(|a, b| {
-        (&a.path, a.method == "ANY", &a.method).cmp(&(&b.path, b.method == "ANY", &b.method))
+        let key = |r: &Route| (r.path == "$default", r.path.clone(), r.method == "ANY");
+        (key(a), &a.method).cmp(&(key(b), &b.method))
     });
+    let apis = read_apis(&resolver, &routes, &mut warnings);
     rules.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Model {
         functions,
         routes,
+        apis,
         rules,
         schedules,
         tables,
@@ -642,6 +684,176 @@ fn read_invoke_config(
     }
 }
 
+/// The logical id `!Ref X` (or `{Ref: X}`) names, or a plain name.
+fn reference(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_owned),
+        Value::Mapping(map) => map.get("Ref").and_then(Value::as_str).map(str::to_owned),
+        Value::String(name) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// The APIs the routes name: an `AWS::Serverless::Api` / `HttpApi`
+/// resource's properties over `Globals.Api` / `Globals.HttpApi` (the
+/// implicit APIs take only the globals).
+fn read_apis(resolver: &Resolver<'_>, routes: &[Route], warnings: &mut Vec<String>) -> Vec<Api> {
+    let document = resolver.template.document();
+    let mut apis: Vec<Api> = Vec::new();
+    for route in routes {
+        if apis.iter().any(|a| a.id == route.api) {
+            continue;
+        }
+        let (globals, resource_type) = match route.kind {
+            ApiKind::Rest => (&document["Globals"]["Api"], "AWS::Serverless::Api"),
+            ApiKind::Http => (&document["Globals"]["HttpApi"], "AWS::Serverless::HttpApi"),
+        };
+        let resource = &document["Resources"][route.api.as_str()];
+        let properties = &resource["Properties"];
+        let implicit = route.api == IMPLICIT_REST_API || route.api == IMPLICIT_HTTP_API;
+        if !implicit && resource["Type"].as_str() != Some(resource_type) {
+            warnings.push(format!(
+                "{} {} -> {}: its API {} is not an {resource_type} of this template; served without API settings",
+                route.method, route.path, route.function, route.api
+            ));
+        }
+        let setting = |key: &str| {
+            properties
+                .get(key)
+                .or_else(|| globals.get(key))
+                .filter(|v| !v.is_null())
+        };
+        let cors = match route.kind {
+            ApiKind::Rest => {
+                setting("Cors").and_then(|v| rest_cors(resolver, &route.api, v, warnings))
+            }
+            ApiKind::Http => setting("CorsConfiguration")
+                .and_then(|v| http_cors(resolver, &route.api, v, warnings)),
+        };
+        let binary_media_types = match (route.kind, setting("BinaryMediaTypes")) {
+            (ApiKind::Rest, Some(types)) => types
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| resolver.resolve(t).ok())
+                .map(|t| t.replace("~1", "/").to_ascii_lowercase())
+                .collect(),
+            (ApiKind::Http, Some(_)) => {
+                warnings.push(format!(
+                    "{}: HTTP APIs have no BinaryMediaTypes; non-text bodies reach the function base64-encoded",
+                    route.api
+                ));
+                Vec::new()
+            }
+            (_, None) => Vec::new(),
+        };
+        apis.push(Api {
+            id: route.api.clone(),
+            kind: route.kind,
+            cors,
+            binary_media_types,
+        });
+    }
+    apis
+}
+
+/// SAM's `Cors` on a REST API: a quoted origin (`"'*'"`), or
+/// `AllowOrigin` (required), `AllowMethods`, `AllowHeaders`, `MaxAge` as
+/// quoted comma lists and `AllowCredentials` (sam-property-api-corsconfiguration).
+fn rest_cors(
+    resolver: &Resolver<'_>,
+    api: &str,
+    value: &Value,
+    warnings: &mut Vec<String>,
+) -> Option<Cors> {
+    let unquote = |v: &Value| -> Option<String> {
+        resolver
+            .resolve(v)
+            .ok()
+            .map(|s| s.trim().trim_matches('\'').to_owned())
+    };
+    let list = |v: Option<&Value>| -> Option<Vec<String>> {
+        v.and_then(unquote).map(|s| {
+            s.split(',')
+                .map(|part| part.trim().to_owned())
+                .filter(|part| !part.is_empty())
+                .collect()
+        })
+    };
+    if let Some(origin) = value.as_str() {
+        return Some(Cors {
+            allow_origins: vec![origin.trim().trim_matches('\'').to_owned()],
+            ..Cors::default()
+        });
+    }
+    let Some(origin) = value.get("AllowOrigin").and_then(unquote) else {
+        warnings.push(format!(
+            "{api}: Cors has no AllowOrigin (SAM requires it); no CORS preflight is answered"
+        ));
+        return None;
+    };
+    Some(Cors {
+        allow_origins: vec![origin],
+        allow_methods: list(value.get("AllowMethods")),
+        allow_headers: list(value.get("AllowHeaders")).unwrap_or_default(),
+        expose_headers: Vec::new(),
+        max_age: value
+            .get("MaxAge")
+            .and_then(unquote)
+            .and_then(|s| s.parse().ok()),
+        allow_credentials: value["AllowCredentials"].as_bool().unwrap_or(false),
+    })
+}
+
+/// `CorsConfiguration` on an HTTP API: `true` (SAM: every origin, header
+/// and method) or lists `AllowOrigins`, `AllowHeaders`, `AllowMethods`,
+/// `ExposeHeaders`, and `MaxAge`, `AllowCredentials`.
+fn http_cors(
+    resolver: &Resolver<'_>,
+    api: &str,
+    value: &Value,
+    warnings: &mut Vec<String>,
+) -> Option<Cors> {
+    match value {
+        Value::Bool(false) => return None,
+        Value::Bool(true) => {
+            return Some(Cors {
+                allow_origins: vec!["*".to_owned()],
+                allow_methods: Some(vec!["*".to_owned()]),
+                allow_headers: vec!["*".to_owned()],
+                ..Cors::default()
+            });
+        }
+        Value::Mapping(_) => {}
+        other => {
+            warnings.push(format!(
+                "{api}: CorsConfiguration {} is neither true nor a mapping; no CORS is applied",
+                describe(other)
+            ));
+            return None;
+        }
+    }
+    let list = |key: &str| -> Vec<String> {
+        value[key]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| resolver.resolve(v).ok())
+            .collect()
+    };
+    Some(Cors {
+        allow_origins: list("AllowOrigins"),
+        allow_methods: Some(list("AllowMethods")),
+        allow_headers: list("AllowHeaders"),
+        expose_headers: list("ExposeHeaders"),
+        max_age: value
+            .get("MaxAge")
+            .and_then(|v| resolver.resolve(v).ok())
+            .and_then(|s| s.parse().ok()),
+        allow_credentials: value["AllowCredentials"].as_bool().unwrap_or(false),
+    })
+}
+
 /// `AWS::Lambda::EventInvokeConfig` resources, applied to the function
 /// their `FunctionName` references.
 fn apply_invoke_configs(
@@ -655,14 +867,7 @@ fn apply_invoke_configs(
             continue;
         }
         let properties = &resource["Properties"];
-        let target = match &properties["FunctionName"] {
-            Value::Tagged(tagged) if tagged.tag == "Ref" => {
-                tagged.value.as_str().map(str::to_owned)
-            }
-            Value::Mapping(map) => map.get("Ref").and_then(Value::as_str).map(str::to_owned),
-            Value::String(name) => Some(name.clone()),
-            _ => None,
-        };
+        let target = reference(&properties["FunctionName"]);
         let Some(function) = target.and_then(|t| functions.iter_mut().find(|f| f.is_named(&t)))
         else {
             warnings.push(format!(
@@ -694,10 +899,28 @@ fn read_event(
     let properties = &event["Properties"];
     match kind {
         "Api" | "HttpApi" => {
+            let rest = kind == "Api";
+            // An HttpApi event without Path and Method is the API's
+            // `$default` route (SAM: sam-property-function-httpapi).
+            let default_route = !rest && properties.get("Path").is_none();
             let method = properties["Method"].as_str().unwrap_or("ANY");
-            let path = properties["Path"].as_str().unwrap_or("/{proxy+}");
+            let path = properties["Path"].as_str().unwrap_or(if default_route {
+                "$default"
+            } else {
+                "/{proxy+}"
+            });
+            let api = reference(&properties[if rest { "RestApiId" } else { "ApiId" }])
+                .unwrap_or_else(|| {
+                    if rest {
+                        IMPLICIT_REST_API
+                    } else {
+                        IMPLICIT_HTTP_API
+                    }
+                    .to_owned()
+                });
             routes.push(Route {
-                kind: if kind == "Api" { ApiKind::Rest } else { ApiKind::Http },
+                kind: if rest { ApiKind::Rest } else { ApiKind::Http },
+                api,
                 method: if method == "x-amazon-apigateway-any-method" || method == "*" {
                     "ANY".to_owned()
                 } else {

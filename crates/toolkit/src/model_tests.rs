@@ -364,3 +364,73 @@ fn the_api_functions_timeout_is_the_sum_its_template_comment_gives() {
     let sum = dynamodb + eventbridge + dynamodb + adapters_http::ANSWER_MARGIN;
     assert_eq!(api.timeout, sum, "{:?} vs {sum:?}", api.timeout);
 }
+
+/// SAM's API settings: a REST API's `Cors` values unquoted (a string is
+/// the origin), `BinaryMediaTypes` with `~1` read as `/`, `Globals.Api`
+/// for the implicit API; an HTTP API's `CorsConfiguration: true` as SAM
+/// expands it; routes know their API.
+#[test]
+fn api_settings_are_read_per_api_with_globals_for_the_implicit_ones() {
+    let template = Template::parse(
+        Path::new("t.yaml"),
+        r#"
+Globals:
+  Api:
+    Cors: "'https://a.example'"
+    BinaryMediaTypes: ["image~1*"]
+  HttpApi:
+    CorsConfiguration: true
+Resources:
+  Named:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: dev
+      Cors:
+        AllowOrigin: "'*'"
+        AllowMethods: "'GET,POST'"
+        MaxAge: "'60'"
+        AllowCredentials: true
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties:
+      Events:
+        A: {Type: Api, Properties: {Path: /a, Method: get}}
+        B: {Type: Api, Properties: {RestApiId: !Ref Named, Path: /b, Method: post}}
+        C: {Type: HttpApi}
+"#,
+    )
+    .expect("parse");
+    let model = load(&template, &context(&[])).expect("model");
+    let api = |id: &str| model.apis.iter().find(|a| a.id == id).expect(id).clone();
+    let implicit = api(IMPLICIT_REST_API);
+    assert_eq!(
+        implicit.cors.as_ref().map(|c| c.allow_origins.clone()),
+        Some(vec!["https://a.example".to_owned()])
+    );
+    assert_eq!(implicit.binary_media_types, ["image/*"]);
+    let named = api("Named").cors.expect("cors");
+    assert_eq!(named.allow_origins, ["*"]);
+    assert_eq!(
+        named.allow_methods,
+        Some(vec!["GET".to_owned(), "POST".to_owned()])
+    );
+    assert_eq!(named.max_age, Some(60));
+    assert!(named.allow_credentials);
+    let http = api(IMPLICIT_HTTP_API);
+    assert_eq!(http.kind, ApiKind::Http);
+    assert_eq!(http.cors.expect("cors").allow_headers, ["*"]);
+    let default = model.routes.last().expect("routes");
+    assert_eq!(
+        (default.path.as_str(), default.method.as_str()),
+        ("$default", "ANY")
+    );
+    assert_eq!(
+        model
+            .routes
+            .iter()
+            .find(|r| r.path == "/b")
+            .map(|r| r.api.as_str()),
+        Some("Named")
+    );
+}

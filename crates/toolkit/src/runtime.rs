@@ -210,6 +210,11 @@ pub enum RuntimeError {
     },
     #[error("the pool of {0} is closed")]
     Closed(String),
+    /// Over Lambda's synchronous payload limit ([`MAX_REQUEST_BYTES`]).
+    #[error(
+        "{function}: the payload of {size} bytes is over Lambda's limit of {MAX_REQUEST_BYTES} bytes"
+    )]
+    RequestTooLarge { function: String, size: usize },
 }
 
 /// A fresh id in the shape of Lambda's (8-4-4-4-12 hex digits).

@@ -158,6 +158,31 @@ impl Template {
         routes
     }
 
+    /// Every HTTP API route: function events of type `HttpApi`, in the
+    /// order the gateway tries them (a method's own before `ANY`,
+    /// `$default` last; an event without `Path` is the `$default` route).
+    pub fn http_api_routes(&self) -> Vec<ApiRoute> {
+        let mut routes: Vec<ApiRoute> = self
+            .function_events("HttpApi")
+            .map(|(function, _, event)| {
+                let properties = &event["Properties"];
+                ApiRoute {
+                    method: properties["Method"]
+                        .as_str()
+                        .unwrap_or("ANY")
+                        .to_ascii_uppercase(),
+                    path: properties["Path"].as_str().unwrap_or("$default").to_owned(),
+                    function: function.to_owned(),
+                }
+            })
+            .collect();
+        routes.sort_by(|a, b| {
+            let key = |r: &ApiRoute| (r.path == "$default", r.path.clone(), r.method == "ANY");
+            (key(a), &a.method).cmp(&(key(b), &b.method))
+        });
+        routes
+    }
+
     /// The events of every `AWS::Serverless::Function` whose `Type` is
     /// `kind`, as (function logical id, event name, event).
     fn function_events<'a>(
