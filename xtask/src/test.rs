@@ -79,7 +79,8 @@ pub(crate) fn integration() -> Result {
         &env,
     )?;
     // `dlq` against moto's SQS, redriving through the local cloud; the
-    // other remote commands against moto.
+    // other remote commands against moto; `local --watch` swapping under
+    // load.
     cmd::run_with_env(
         &cargo,
         [
@@ -90,6 +91,8 @@ pub(crate) fn integration() -> Result {
             "dlq",
             "--test",
             "stage",
+            "--test",
+            "watch",
         ],
         &env,
     )

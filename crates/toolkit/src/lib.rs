@@ -29,3 +29,4 @@ pub mod rule_test;
 pub mod runtime;
 pub mod stage;
 pub mod template;
+pub mod watch;

@@ -111,6 +111,11 @@ pub struct LocalOptions {
     pub sqs_endpoint: Option<String>,
     /// How the listeners hold up to slow and idle clients.
     pub limits: Limits,
+    /// `--watch`: rebuild and swap on every change (`watch`).
+    pub watch: bool,
+    /// `--ready-file`: once serving, the addresses are written here as
+    /// JSON (`{"api": "127.0.0.1:3000", "control": "127.0.0.1:3001"}`).
+    pub ready_file: Option<PathBuf>,
 }
 
 impl LocalOptions {
@@ -137,6 +142,8 @@ impl LocalOptions {
             build: true,
             sqs_endpoint: None,
             limits: Limits::default(),
+            watch: false,
+            ready_file: None,
         }
     }
 }
@@ -234,6 +241,14 @@ pub enum LocalError {
         "--binaries runs every function as a process, and a process cannot reach the in-memory store: add --dynamodb local or --dynamodb URL"
     )]
     BinariesNeedAStore,
+    /// `--watch` could not start its first local cloud.
+    #[error("{0}")]
+    Watch(String),
+    #[error("cannot write {path}: {source}")]
+    ReadyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("a rule's pattern: {0}")]
     Pattern(#[from] event_pattern::PatternError),
 }
@@ -429,7 +444,7 @@ impl LocalServer {
     }
 }
 
-async fn bind(host: &str, port: u16) -> Result<TcpListener, LocalError> {
+pub(crate) async fn bind(host: &str, port: u16) -> Result<TcpListener, LocalError> {
     match TcpListener::bind((host, port)).await {
         Ok(listener) => Ok(listener),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(LocalError::PortInUse {
@@ -446,12 +461,18 @@ async fn bind(host: &str, port: u16) -> Result<TcpListener, LocalError> {
 
 /// Builds the binaries of the functions that run as processes, with the
 /// cargo that runs the toolkit (`CARGO`), in one call.
-async fn build_binaries(binaries: &[String]) -> Result<(), LocalError> {
+pub(crate) async fn build_binaries(
+    binaries: &[String],
+    dir: Option<&std::path::Path>,
+) -> Result<(), LocalError> {
     if binaries.is_empty() {
         return Ok(());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = tokio::process::Command::new(&cargo);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     command.args(["build", "--workspace"]);
     for binary in binaries {
         command.args(["--bin", binary]);
@@ -479,8 +500,11 @@ async fn build_binaries(binaries: &[String]) -> Result<(), LocalError> {
     }
 }
 
-/// Binds, builds the functions, and serves in the background.
-pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
+/// The template and its model for `options` (stage, overrides, table),
+/// and the region.
+pub(crate) fn load_model(
+    options: &LocalOptions,
+) -> Result<(Template, crate::model::Model, String), LocalError> {
     let template = Template::load(&options.template)?;
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
     let mut overrides = options.parameter_overrides.clone();
@@ -498,6 +522,25 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
             table: Some(options.table.clone()),
         },
     )?;
+    Ok((template, model, region))
+}
+
+/// The binaries `options` runs as processes: the template's, but those
+/// the composition root runs in-process (unless `--binaries`).
+pub(crate) fn process_binaries(options: &LocalOptions, model: &crate::model::Model) -> Vec<String> {
+    model
+        .functions
+        .iter()
+        .map(|spec| spec.binary.clone())
+        .filter(|binary| options.binaries || !app::binaries().any(|b| b == binary))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Binds, builds the functions, and serves in the background.
+pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
+    let (template, model, region) = load_model(&options)?;
     let env_file = match &options.env_vars {
         Some(path) => crate::env_vars::load(path, &model.functions)?,
         None => crate::env_vars::EnvVars::default(),
@@ -580,7 +623,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         .into_iter()
         .collect();
     if options.build {
-        build_binaries(&to_build).await?;
+        build_binaries(&to_build, None).await?;
     }
     let mut functions = Vec::new();
     for (spec, handler) in model.functions.iter().zip(handlers) {
@@ -815,7 +858,7 @@ impl Default for Limits {
 
 /// Accepts connections on `listener` and serves each with `handle`
 /// until `stopped` changes; returns the connections still open.
-fn accept_loop<H, F>(
+pub(crate) fn accept_loop<H, F>(
     listener: TcpListener,
     mut stopped: watch::Receiver<bool>,
     limits: Limits,
@@ -956,6 +999,7 @@ Usage:
         [--retry-delays 1,2] [--no-build] [--sqs-endpoint URL]
         [--eventbridge URL [--event-bus orders-bus]]
         [--header-timeout 30] [--max-connections 1024]
+        [--watch] [--binary-dir DIR] [--ready-file FILE]
 
   --port      the API's port (default 3000; 0 picks a free one)
   --host      the address to listen on (default 127.0.0.1)
@@ -992,11 +1036,20 @@ Usage:
   --eventbridge  publish the in-process functions' events to this
               EventBridge endpoint (moto, say) on the bus --event-bus
               names, instead of the template's rules here
-
   --header-timeout  seconds a connection has to send a request's head
               before it is closed (default 30)
   --max-connections  connections open at once per port; more wait to be
               accepted (default 1024)
+  --watch     rebuild on every change of the workspace's sources,
+              Cargo.toml/Cargo.lock or the template, and swap: requests in
+              flight finish on the old processes, new ones go to the new
+              ones, none fails; a build error is shown and the old code
+              keeps serving; one line per reload (what changed, build
+              time, swap time). DynamoDB stores keep their orders; the
+              in-memory store starts empty after each swap, and says so
+  --binary-dir  where the function binaries are (default target/debug)
+  --ready-file  once serving, write {\"api\": ADDRESS, \"control\": ADDRESS}
+              there (for scripts that start it with --port 0)
 
 Routes are served as their API serves them: Api events as a REST API
 (payload 1.0; an undeclared route gets 403 {\"message\":\"Missing
@@ -1055,6 +1108,10 @@ pub fn parse_options(
                 options.build = false;
                 continue;
             }
+            "--watch" => {
+                options.watch = true;
+                continue;
+            }
             _ => {}
         }
         let value = rest
@@ -1110,6 +1167,8 @@ pub fn parse_options(
                 };
             }
             "--env-vars" => options.env_vars = Some(PathBuf::from(value)),
+            "--binary-dir" => options.binary_dir = PathBuf::from(value),
+            "--ready-file" => options.ready_file = Some(PathBuf::from(value)),
             "--retry-delays" => options.retry_delays = parse_delays(&value)?,
             "--host" => options.host = value,
             "--stage" => {
@@ -1161,12 +1220,33 @@ pub fn parse_options(
     Ok(Some(options))
 }
 
+/// Writes the addresses to `path` whole (a temporary file renamed), so a
+/// reader never sees half of it.
+pub(crate) fn write_ready_file(
+    path: &std::path::Path,
+    api: SocketAddr,
+    control: Option<SocketAddr>,
+) -> Result<(), LocalError> {
+    let text = json!({"api": api.to_string(), "control": control.map(|c| c.to_string())});
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text.to_string())
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|source| LocalError::ReadyFile {
+            path: path.to_owned(),
+            source,
+        })
+}
+
 /// Runs until `shutdown` resolves (Ctrl-C from the command line).
 pub async fn run(
     options: LocalOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LocalError> {
+    let ready_file = options.ready_file.clone();
     let server = start(options).await?;
+    if let Some(path) = ready_file {
+        write_ready_file(&path, server.address(), server.lambda_address)?;
+    }
     shutdown.await;
     tracing::info!("stopping");
     server.stop().await;

@@ -510,7 +510,11 @@ fn local(args: &[String], root: &Path) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&format!("no runtime: {e}"), ""),
     };
-    let result = runtime.block_on(toolkit::local::run(options, shutdown_signal()));
+    let result = if options.watch {
+        runtime.block_on(toolkit::watch::run(options, args, shutdown_signal()))
+    } else {
+        runtime.block_on(toolkit::local::run(options, shutdown_signal()))
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
