@@ -27,15 +27,18 @@ cargo xtask <task> [options]
 
 Tasks:
   local [--port 3000] [--stage dev] [--dynamodb memory|local|URL]
-        [--binaries] [--lambda-port 3001] [--env-vars FILE] ...
+        [--binaries] [--lambda-port 3001] [--env-vars FILE]
+        [--watch] [--debug FUNCTION] ...
                     the local cloud: every function of infra/template.yaml
                     (in-process where crate app composes its binary, else
                     its binary in warm processes; --binaries: all as
                     processes), the API on http://127.0.0.1:3000 routed as
                     API Gateway routes the template, rules with Lambda's
                     async retries and a dead-letter list, schedules, and
-                    the Lambda Invoke API and PutEvents on :3001
-                    (cargo xtask local --help lists every flag)
+                    the Lambda Invoke API and PutEvents on :3001;
+                    --watch rebuilds and swaps on every change, --debug
+                    waits for a function's process started under a
+                    debugger (cargo xtask local --help lists every flag)
   test-unit         unit tests of every crate, doc tests included
                     (no network, no Docker, no AWS)
   test-integration  the adapters against DynamoDB Local and moto's
@@ -68,12 +71,13 @@ Tasks:
                     consumer failing 50 orders (50 in the failures queue,
                     redriven, 50 confirmed); with moto (target/moto-venv)
   invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
-         [--runs N] [--env KEY=VALUE]...
+         [--runs N] [--env KEY=VALUE]... [--debug]
                     build a function binary of the template (fn-api,
                     fn-events, ...) and run it under a Lambda
                     Runtime API emulator: logs, response, and a REPORT line
                     (Init Duration, Duration, Max Memory Used) per run,
-                    each run a cold start
+                    each run a cold start; --debug prints its environment
+                    and waits for the process you start under a debugger
   event KIND [flags] print a sample event: apigw-rest, apigw-http,
                     eventbridge, scheduled, sqs, s3-put, dynamodb-stream
                     (cargo xtask event --help lists the flags)

@@ -71,6 +71,14 @@ impl LocalFunction {
         matches!(self.backend, Backend::InProcess(_))
     }
 
+    /// Starts one process now (none in-process): see [`Pool::prepare`].
+    pub async fn prepare(&self) -> Result<(), RuntimeError> {
+        match &self.backend {
+            Backend::Process(pool) => pool.prepare().await,
+            Backend::InProcess(_) => Ok(()),
+        }
+    }
+
     /// Stops the function's idle processes (none in-process).
     pub fn clear(&self) {
         if let Backend::Process(pool) = &self.backend {

@@ -26,6 +26,8 @@ pub struct InvokeOptions {
     pub env: Vec<(String, String)>,
     pub memory_size_mb: u64,
     pub timeout: Duration,
+    /// `--debug`: wait on this port for a process the user starts.
+    pub debug_port: Option<u16>,
 }
 
 /// Runs the binary once with `options.event`; returns the invocation and
@@ -42,6 +44,7 @@ pub async fn invoke(options: InvokeOptions) -> Result<(Invocation, Vec<Value>), 
         concurrency: 1,
         log_output: LogOutput::Plain,
         record_put_events: Some(recorded.clone()),
+        debug_port: options.debug_port,
     });
     let invocation = pool.invoke(options.event.to_string().into(), None).await?;
     // One run, one process: the next run is a cold start again.
@@ -59,7 +62,7 @@ invoke: run a function binary once under a Lambda Runtime API emulator
 Usage:
   invoke FUNCTION --event FILE|- --binary PATH
          [--dynamodb local|URL] [--table local-orders] [--env KEY=VALUE]...
-         [--memory 128] [--timeout 10] [--runs 1]
+         [--memory 128] [--timeout 10] [--runs 1] [--debug [--debug-port 9001]]
 
   FUNCTION    the function's name (any binary of the template's functions)
   --event     the event as JSON; `-` reads standard input
@@ -71,6 +74,11 @@ Usage:
   --timeout   seconds before the invocation times out (default 10)
   --runs      invoke this many times, each in a new process (a cold start
               each time), with a REPORT line each (default 1)
+  --debug     start no process: print the environment the function needs
+              (AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 and the rest) and wait
+              for one started under a debugger to take the event (the
+              timeout is then 900 s)
+  --debug-port  the Runtime API's port for --debug (default 9001)
 
 Prints the function's logs as it runs, then its response (standard output)
 and a REPORT line like Lambda's (standard error). EventBridge PutEvents

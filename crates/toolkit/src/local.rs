@@ -113,6 +113,10 @@ pub struct LocalOptions {
     pub limits: Limits,
     /// `--watch`: rebuild and swap on every change (`watch`).
     pub watch: bool,
+    /// `--debug FUNCTION`: that function's process is the user's, started
+    /// under a debugger against the Runtime API on `debug_port`.
+    pub debug: Option<String>,
+    pub debug_port: u16,
     /// `--ready-file`: once serving, the addresses are written here as
     /// JSON (`{"api": "127.0.0.1:3000", "control": "127.0.0.1:3001"}`).
     pub ready_file: Option<PathBuf>,
@@ -143,10 +147,15 @@ impl LocalOptions {
             sqs_endpoint: None,
             limits: Limits::default(),
             watch: false,
+            debug: None,
+            debug_port: DEFAULT_DEBUG_PORT,
             ready_file: None,
         }
     }
 }
+
+/// The Runtime API's port for `--debug` when `--debug-port` is not given.
+pub const DEFAULT_DEBUG_PORT: u16 = 9001;
 
 /// Processes per function when `--concurrency` is not given.
 pub const DEFAULT_CONCURRENCY: usize = 10;
@@ -241,9 +250,12 @@ pub enum LocalError {
         "--binaries runs every function as a process, and a process cannot reach the in-memory store: add --dynamodb local or --dynamodb URL"
     )]
     BinariesNeedAStore,
-    /// `--watch` could not start its first local cloud.
+    #[error("--debug {name}: the template has no such function (it has {known})")]
+    NoSuchFunction { name: String, known: String },
+    /// `--watch` could not start its first local cloud, or `--debug` its
+    /// Runtime API.
     #[error("{0}")]
-    Watch(String),
+    Start(String),
     #[error("cannot write {path}: {source}")]
     ReadyFile {
         path: PathBuf,
@@ -541,6 +553,19 @@ pub(crate) fn process_binaries(options: &LocalOptions, model: &crate::model::Mod
 /// Binds, builds the functions, and serves in the background.
 pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     let (template, model, region) = load_model(&options)?;
+    if let Some(name) = &options.debug
+        && model.function(name).is_none()
+    {
+        return Err(LocalError::NoSuchFunction {
+            name: name.clone(),
+            known: model
+                .functions
+                .iter()
+                .map(|f| format!("{} ({})", f.id, f.binary))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
     let env_file = match &options.env_vars {
         Some(path) => crate::env_vars::load(path, &model.functions)?,
         None => crate::env_vars::EnvVars::default(),
@@ -608,7 +633,11 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         .functions
         .iter()
         .map(|spec| {
-            (!options.binaries)
+            let debugged = options
+                .debug
+                .as_deref()
+                .is_some_and(|name| spec.is_named(name));
+            (!options.binaries && !debugged)
                 .then(|| app::handler(&spec.binary, &service))
                 .flatten()
         })
@@ -627,6 +656,10 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     }
     let mut functions = Vec::new();
     for (spec, handler) in model.functions.iter().zip(handlers) {
+        let debugged = options
+            .debug
+            .as_deref()
+            .is_some_and(|name| spec.is_named(name));
         let backend = match handler {
             Some(handler) => Backend::InProcess(handler),
             None => {
@@ -654,18 +687,36 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                     name: spec.name.clone(),
                     binary,
                     memory_mb: spec.memory_mb,
-                    timeout: spec.timeout,
+                    timeout: if debugged {
+                        crate::runtime::DEBUG_TIMEOUT
+                    } else {
+                        spec.timeout
+                    },
                     region: region.clone(),
                     environment,
-                    concurrency: options.concurrency,
+                    concurrency: if debugged { 1 } else { options.concurrency },
                     log_output: LogOutput::Prefixed,
                     record_put_events: None,
+                    debug_port: debugged.then_some(options.debug_port),
                 }))
             }
         };
         functions.push(LocalFunction::new(spec.clone(), backend));
     }
     let functions = Arc::new(Functions::new(functions));
+    if let Some(name) = &options.debug
+        && let Some(function) = functions.find(name)
+    {
+        if endpoint.is_none() {
+            tracing::warn!(
+                "--debug {name}: with the in-memory store its process has no table to reach; --dynamodb local gives it one"
+            );
+        }
+        function
+            .prepare()
+            .await
+            .map_err(|e| LocalError::Start(format!("--debug {name}: {e}")))?;
+    }
     bus.attach(functions.clone());
     let apis: Vec<Arc<crate::model::Api>> = model.apis.iter().cloned().map(Arc::new).collect();
     let mut routes = Vec::new();
@@ -999,7 +1050,8 @@ Usage:
         [--retry-delays 1,2] [--no-build] [--sqs-endpoint URL]
         [--eventbridge URL [--event-bus orders-bus]]
         [--header-timeout 30] [--max-connections 1024]
-        [--watch] [--binary-dir DIR] [--ready-file FILE]
+        [--watch] [--debug FUNCTION [--debug-port 9001]]
+        [--binary-dir DIR] [--ready-file FILE]
 
   --port      the API's port (default 3000; 0 picks a free one)
   --host      the address to listen on (default 127.0.0.1)
@@ -1047,6 +1099,13 @@ Usage:
               keeps serving; one line per reload (what changed, build
               time, swap time). DynamoDB stores keep their orders; the
               in-memory store starts empty after each swap, and says so
+  --debug     that function (logical id, name or binary) is not started
+              here: its environment (AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001
+              and the rest) is printed at start, and its invocations wait
+              for the process you start under a debugger;
+              it runs as its binary even when it could run in-process, one
+              at a time, with a 900 s timeout (not with --watch)
+  --debug-port  the Runtime API's port for --debug (default 9001)
   --binary-dir  where the function binaries are (default target/debug)
   --ready-file  once serving, write {\"api\": ADDRESS, \"control\": ADDRESS}
               there (for scripts that start it with --port 0)
@@ -1168,6 +1227,17 @@ pub fn parse_options(
             }
             "--env-vars" => options.env_vars = Some(PathBuf::from(value)),
             "--binary-dir" => options.binary_dir = PathBuf::from(value),
+            "--debug" => options.debug = Some(value),
+            "--debug-port" => {
+                options.debug_port = match value.parse() {
+                    Ok(port @ 1..=65535) => port,
+                    _ => {
+                        return Err(format!(
+                            "--debug-port takes a port from 1 to 65535, not {value:?}"
+                        ));
+                    }
+                };
+            }
             "--ready-file" => options.ready_file = Some(PathBuf::from(value)),
             "--retry-delays" => options.retry_delays = parse_delays(&value)?,
             "--host" => options.host = value,
@@ -1210,6 +1280,12 @@ pub fn parse_options(
             }
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if options.watch && options.debug.is_some() {
+        return Err(
+            "--debug and --watch do not go together: a swap would replace the process your debugger holds"
+                .to_owned(),
+        );
     }
     if let Some(endpoint) = eventbridge {
         options.events = Events::EventBridge {

@@ -400,3 +400,61 @@ async fn a_slow_client_and_a_silent_one_are_cut_off_while_others_are_served() {
     );
     server.stop().await;
 }
+
+/// `--debug FUNCTION`: the local cloud starts no process for it; a
+/// process the user starts against the printed Runtime API (here the
+/// fixture's binary, as a debugger would start it) answers its route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debugged_function_is_served_by_the_process_the_user_starts() {
+    let debug_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let server = start(LocalOptions {
+        template: template_with_echo(),
+        debug: Some("EchoFunction".to_owned()),
+        debug_port,
+        ..options(0)
+    })
+    .await
+    .expect("started");
+    let binary = LocalOptions::new(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .as_path(),
+    )
+    .binary_dir
+    .join("fixture-echo");
+    let mut user = tokio::process::Command::new(binary)
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{debug_port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "EchoFunction")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("GREETING", "from the debugger")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the user's process");
+    let echoed = call(&server, "GET", "/echo/hi", b"", "text/plain").await;
+    assert_eq!(echoed.status, 200, "{}", echoed.body);
+    assert_eq!(echoed.json()["greeting"], "from the debugger");
+    let _ = user.kill().await;
+    server.stop().await;
+}
+
+#[test]
+fn debug_names_a_function_and_does_not_go_with_watch() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let parse = |args: &[&str]| {
+        parse_options(
+            &args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
+            &root,
+        )
+    };
+    let parsed = parse(&["--debug", "EchoFunction", "--debug-port", "9100"])
+        .expect("valid")
+        .expect("options");
+    assert_eq!(parsed.debug.as_deref(), Some("EchoFunction"));
+    assert_eq!(parsed.debug_port, 9100);
+    assert!(parse(&["--debug", "X", "--watch"]).is_err());
+    assert!(parse(&["--debug-port", "0"]).is_err());
+}

@@ -192,7 +192,15 @@ pub struct FunctionConfig {
     /// `AWS_ENDPOINT_URL_EVENTBRIDGE` points there unless the environment
     /// names another endpoint: a function that publishes needs no bus.
     pub record_put_events: Option<Arc<Mutex<Vec<Value>>>>,
+    /// `--debug`: no process is started; the Runtime API listens on this
+    /// port of 127.0.0.1 for one the user starts (under a debugger), and
+    /// the environment it needs is printed.
+    pub debug_port: Option<u16>,
 }
+
+/// How long a debugged function may take, to start and to answer:
+/// Lambda's longest timeout, since a debugger holds it at breakpoints.
+pub const DEBUG_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Why an invocation could not be made at all.
 #[derive(Debug, thiserror::Error)]
@@ -558,6 +566,81 @@ fn chrono_date() -> String {
     crate::local::now_rfc3339()[..10].replace('-', "/")
 }
 
+/// Serves the Runtime API of one process on `listener`, for ever.
+async fn serve_runtime_api(listener: TcpListener, shared: Arc<ProcessShared>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(runtime_api(shared, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// The Runtime API's listener: a free port, or the debug port (tried for
+/// two seconds: the previous debug listener may still be closing).
+async fn bind_runtime_api(config: &FunctionConfig) -> Result<TcpListener, RuntimeError> {
+    let port = config.debug_port.unwrap_or(0);
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(e)
+                if port != 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && Instant::now() < until =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(source) => {
+                return Err(RuntimeError::Listen {
+                    function: config.name.clone(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// What a user needs to start a debugged function's process: the
+/// environment Lambda would give it, as shell assignments and as a
+/// CodeLLDB `env` object.
+fn print_debug_environment(
+    config: &FunctionConfig,
+    environment: &BTreeMap<String, String>,
+    address: SocketAddr,
+) {
+    let mut all: BTreeMap<String, String> = environment.clone();
+    all.extend(platform_environment(config, address));
+    let shell: Vec<String> = all
+        .iter()
+        .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "'\\''")))
+        .collect();
+    let json = serde_json::to_string_pretty(&all).unwrap_or_default();
+    let binary = config
+        .binary
+        .file_name()
+        .map_or_else(String::new, |b| b.to_string_lossy().into_owned());
+    eprintln!(
+        "[{name}] --debug: {name} is not started here. Its Runtime API waits on {address}; start {binary} under your debugger with this environment (a timeout of {timeout} s applies while you debug):\n\n  env {shell} {path}\n\nor, in a VS Code launch configuration (CodeLLDB), \"env\": {json}\n",
+        name = config.name,
+        timeout = DEBUG_TIMEOUT.as_secs(),
+        shell = shell.join(" "),
+        path = config.binary.display(),
+    );
+}
+
 /// A pool of processes of one function.
 pub struct Pool {
     config: FunctionConfig,
@@ -592,6 +675,17 @@ impl Pool {
         self.idle.lock().map(|i| i.len()).unwrap_or(0)
     }
 
+    /// Starts one process now and keeps it idle (for `--debug`, so the
+    /// Runtime API listens before the first invocation).
+    pub async fn prepare(&self) -> Result<(), RuntimeError> {
+        let process = self.spawn().await?;
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(process);
+        Ok(())
+    }
+
     /// Stops every idle process.
     pub fn clear(&self) {
         self.idle
@@ -602,13 +696,7 @@ impl Pool {
 
     async fn spawn(&self) -> Result<Process, RuntimeError> {
         let config = &self.config;
-        let listener =
-            TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|source| RuntimeError::Listen {
-                    function: config.name.clone(),
-                    source,
-                })?;
+        let listener = bind_runtime_api(config).await?;
         let address = listener
             .local_addr()
             .map_err(|source| RuntimeError::Listen {
@@ -634,6 +722,30 @@ impl Pool {
             environment
                 .entry("AWS_ENDPOINT_URL_EVENTBRIDGE".to_owned())
                 .or_insert_with(|| format!("http://{address}"));
+        }
+        if config.debug_port.is_some() {
+            print_debug_environment(config, &environment, address);
+            let (stop, stopped) = oneshot::channel::<()>();
+            let (exit_tx, exited) = watch::channel(None);
+            let server_shared = shared.clone();
+            tokio::spawn(async move {
+                // The user's process may come and go (a new debug session):
+                // the Runtime API stays until the pool drops this one.
+                let _exit = exit_tx;
+                tokio::select! {
+                    () = serve_runtime_api(listener, server_shared) => {}
+                    _ = stopped => {}
+                }
+            });
+            return Ok(Process {
+                shared,
+                jobs,
+                pid: 0,
+                exited,
+                _stop: stop,
+                started: Instant::now(),
+                initialised: false,
+            });
         }
         let mut command = tokio::process::Command::new(&config.binary);
         command
@@ -689,25 +801,7 @@ impl Pool {
         let (exit_tx, exited) = watch::channel(None);
         let server_shared = shared.clone();
         tokio::spawn(async move {
-            let server = async {
-                let mut connections = tokio::task::JoinSet::new();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    };
-                    let shared = server_shared.clone();
-                    connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |request| {
-                            let shared = shared.clone();
-                            async move { Ok::<_, Infallible>(runtime_api(shared, request).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            };
+            let server = serve_runtime_api(listener, server_shared);
             tokio::select! {
                 status = child.wait() => {
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
@@ -872,7 +966,7 @@ impl Pool {
             )),
         };
         let waited_from = Instant::now();
-        let init_limit = if process.initialised {
+        let init_limit = if process.initialised || self.config.debug_port.is_some() {
             self.config.timeout
         } else {
             INIT_LIMIT

@@ -36,6 +36,7 @@ fn config(binary: PathBuf) -> FunctionConfig {
         concurrency: 1,
         log_output: LogOutput::Plain,
         record_put_events: None,
+        debug_port: None,
     }
 }
 
@@ -396,4 +397,71 @@ fn request_ids_look_like_lambdas() {
     let parts: Vec<usize> = id.split('-').map(str::len).collect();
     assert_eq!(parts, [8, 4, 4, 4, 12]);
     assert_ne!(request_id(), request_id());
+}
+
+/// One HTTP/1.1 exchange with a Runtime API, as a runtime client makes it;
+/// the answer's headers and body.
+fn runtime_call(port: u16, method: &str, path: &str, body: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: runtime\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an answer");
+    (head.to_owned(), body.to_owned())
+}
+
+/// `--debug`: no process is started; the event waits on the debug port
+/// until a process the user started takes it, and its answer is the
+/// invocation's (runtimes-api: next, then response).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debugged_function_waits_for_the_users_process_on_the_debug_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let pool = Pool::new(FunctionConfig {
+        debug_port: Some(port),
+        binary: PathBuf::from("/nonexistent/never-started"),
+        ..config(PathBuf::new())
+    });
+    let user = tokio::task::spawn_blocking(move || {
+        // The user starts the process a little later, under a debugger.
+        std::thread::sleep(Duration::from_millis(300));
+        let (head, event) = runtime_call(port, "GET", "/2018-06-01/runtime/invocation/next", "");
+        let id = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("lambda-runtime-aws-request-id")
+                    .then(|| v.trim().to_owned())
+            })
+            .expect("a request id");
+        let (answer, _) = runtime_call(
+            port,
+            "POST",
+            &format!("/2018-06-01/runtime/invocation/{id}/response"),
+            &format!("{{\"seen\":{event}}}"),
+        );
+        answer
+    });
+    let invocation = pool
+        .invoke(Bytes::from_static(br#"{"ping":1}"#), None)
+        .await
+        .expect("invoked");
+    let accepted = user.await.expect("user process");
+    assert!(accepted.starts_with("HTTP/1.1 202"), "{accepted}");
+    match invocation.answer {
+        Answer::Response(value) => assert_eq!(value, serde_json::json!({"seen": {"ping": 1}})),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        invocation.init.is_some(),
+        "the first invocation is a cold start"
+    );
 }

@@ -478,7 +478,7 @@ pub async fn run(
     let first = launcher
         .start(1, &binaries)
         .await
-        .map_err(LocalError::Watch)?;
+        .map_err(LocalError::Start)?;
     let current: Current = Arc::new(RwLock::new(Arc::new(first)));
     let client: Client<HttpConnector, Incoming> =
         Client::builder(TokioExecutor::new()).build_http();

@@ -377,8 +377,14 @@ fn invoke(args: &[String]) -> ExitCode {
     let mut memory = 128;
     let mut timeout = 10.0_f64;
     let mut runs = 1_u32;
+    let mut debug = false;
+    let mut debug_port = toolkit::local::DEFAULT_DEBUG_PORT;
     let mut flags = rest.iter();
     while let Some(flag) = flags.next() {
+        if flag == "--debug" {
+            debug = true;
+            continue;
+        }
         let Some(value) = flags.next() else {
             return fail(&format!("{flag} needs a value"), USAGE);
         };
@@ -405,6 +411,15 @@ fn invoke(args: &[String]) -> ExitCode {
                 _ => {
                     return fail(
                         &format!("--timeout takes seconds from 0 to 900, not {value:?}"),
+                        USAGE,
+                    );
+                }
+            },
+            "--debug-port" => match value.parse() {
+                Ok(port @ 1..=65535) => debug_port = port,
+                _ => {
+                    return fail(
+                        &format!("--debug-port takes a port from 1 to 65535, not {value:?}"),
                         USAGE,
                     );
                 }
@@ -464,7 +479,12 @@ fn invoke(args: &[String]) -> ExitCode {
             event: event_json,
             env: all_env,
             memory_size_mb: memory,
-            timeout: std::time::Duration::from_secs_f64(timeout),
+            timeout: if debug {
+                toolkit::runtime::DEBUG_TIMEOUT
+            } else {
+                std::time::Duration::from_secs_f64(timeout)
+            },
+            debug_port: debug.then_some(debug_port),
         };
         // Each run is a new process: a cold start every time.
         let mut worst = 0;
