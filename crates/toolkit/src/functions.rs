@@ -197,3 +197,7 @@ impl Functions {
 /// How long the gateway waits for a function: API Gateway's integration
 /// timeout (29 s by default, services-apigateway-errors).
 pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
+
+/// An HTTP API's integration timeout (30 s at most,
+/// http-api-develop-integrations-lambda; its default).
+pub const HTTP_API_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);

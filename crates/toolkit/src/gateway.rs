@@ -32,7 +32,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde_json::Value;
 
-use crate::functions::{INTEGRATION_TIMEOUT, LocalFunction, Payload};
+use crate::functions::{HTTP_API_INTEGRATION_TIMEOUT, INTEGRATION_TIMEOUT, LocalFunction, Payload};
 use crate::model::{ACCOUNT, Api, ApiKind};
 use crate::runtime::{Answer, RuntimeError};
 
@@ -337,7 +337,7 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
             query: parts.uri.query().unwrap_or_default(),
             headers: &parts.headers,
             path_parameters: &params,
-            stage: &context.stage,
+            stage: route.api.stage.as_deref().unwrap_or("$default"),
             stage_variables: context
                 .stage_variables
                 .iter()
@@ -355,8 +355,12 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
         }),
     };
     let function = &route.function;
+    let integration_timeout = match kind {
+        ApiKind::Rest => INTEGRATION_TIMEOUT,
+        ApiKind::Http => HTTP_API_INTEGRATION_TIMEOUT,
+    };
     let invoked = tokio::time::timeout(
-        INTEGRATION_TIMEOUT,
+        integration_timeout,
         function.invoke(Payload::Json(event), false),
     )
     .await;
@@ -383,7 +387,7 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
             tracing::error!(
                 "integration timed out: {} did not answer within {} s",
                 function.spec().id,
-                INTEGRATION_TIMEOUT.as_secs()
+                integration_timeout.as_secs()
             );
             return refuse(kind, Refusal::TimedOut);
         }

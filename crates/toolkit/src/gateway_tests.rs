@@ -75,6 +75,7 @@ fn binary_media_types_match_by_type_wildcard_or_any() {
         kind: ApiKind::Rest,
         cors: None,
         binary_media_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        stage: None,
     };
     assert!(is_binary(&api(&["image/png"]), Some("image/png")));
     assert!(is_binary(&api(&["image/png"]), Some("Image/PNG; q=1")));

@@ -58,6 +58,8 @@ async fn an_http_api_route_gets_a_payload_2_event_and_an_undeclared_route_404() 
     assert_eq!(event["requestContext"]["http"]["path"], "/ping");
     assert_eq!(event["requestContext"]["http"]["userAgent"], "test-agent");
     assert_eq!(event["requestContext"]["routeKey"], "GET /ping");
+    // SAM's HttpApi without StageName serves the `$default` stage.
+    assert_eq!(event["requestContext"]["stage"], "$default");
     assert_eq!(event["isBase64Encoded"], false);
     assert!(event.get("httpMethod").is_none(), "a 1.0 field: {event}");
     assert!(event.get("body").is_none(), "{event}");

@@ -125,6 +125,9 @@ pub struct Api {
     pub cors: Option<Cors>,
     /// `BinaryMediaTypes` (REST; `~1` read as `/`), lower case.
     pub binary_media_types: Vec<String>,
+    /// An HTTP API's `StageName` (`None`: SAM's `$default` stage). A REST
+    /// API's events carry `--stage`.
+    pub stage: Option<String>,
 }
 
 /// An API's CORS settings, with SAM's quoting (`"'*'"`) taken off.
@@ -747,11 +750,16 @@ fn read_apis(resolver: &Resolver<'_>, routes: &[Route], warnings: &mut Vec<Strin
             }
             (_, None) => Vec::new(),
         };
+        let stage = match route.kind {
+            ApiKind::Http => setting("StageName").and_then(|v| resolver.resolve(v).ok()),
+            ApiKind::Rest => None,
+        };
         apis.push(Api {
             id: route.api.clone(),
             kind: route.kind,
             cors,
             binary_media_types,
+            stage,
         });
     }
     apis
