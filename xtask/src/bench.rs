@@ -1047,7 +1047,7 @@ fn watch_api_function(endpoint: &str, path: &str, binary: &str) -> Result<Child>
         &env,
     ];
     eprintln!("$ cargo {} (log: {})", args.join(" "), log_path.display());
-    let mut child = Command::new(cmd::cargo())
+    let mut child = cmd::clean_cargo_env(&mut Command::new(cmd::cargo()))
         .args(args)
         .env("PATH", path)
         .current_dir(cmd::project_root())

@@ -18,6 +18,31 @@ pub(crate) fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
+/// Takes out of `command`'s environment what `cargo run` sets for the
+/// package it runs (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...): a build
+/// script that watches one of them (ring's does) would otherwise rebuild,
+/// with everything above it, each time a cargo started from here and one
+/// started from a shell take turns.
+pub(crate) fn clean_cargo_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+            )
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 #[derive(Debug)]
 pub(crate) struct Failed(String);
 
@@ -74,7 +99,7 @@ where
         .collect();
     let name = if program == cargo() { "cargo" } else { program };
     eprintln!("$ {name} {}", shown.join(" "));
-    let status = Command::new(program)
+    let status = clean_cargo_env(&mut Command::new(program))
         .args(&args)
         .envs(env.iter().copied())
         .current_dir(dir)
@@ -96,7 +121,7 @@ where
 pub(crate) fn run_for_code(program: &str, args: &[String]) -> Result<i32> {
     let name = if program == cargo() { "cargo" } else { program };
     eprintln!("$ {name} {}", args.join(" "));
-    let status = Command::new(program)
+    let status = clean_cargo_env(&mut Command::new(program))
         .args(args)
         .status()
         .map_err(|e| Failed(format!("could not start `{name}`: {e}")))?;
@@ -107,7 +132,7 @@ pub(crate) fn run_for_code(program: &str, args: &[String]) -> Result<i32> {
 
 /// True when `cargo <subcommand> --version` runs.
 pub(crate) fn has_cargo_subcommand(subcommand: &str) -> bool {
-    Command::new(cargo())
+    clean_cargo_env(&mut Command::new(cargo()))
         .args([subcommand, "--version"])
         .output()
         .is_ok_and(|o| o.status.success())

@@ -471,6 +471,30 @@ pub(crate) async fn bind(host: &str, port: u16) -> Result<TcpListener, LocalErro
     }
 }
 
+/// `cargo` as a command, without what `cargo run` / `cargo test` set for
+/// the package they run (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...): a build
+/// script that watches one of them (ring's does) would otherwise rebuild,
+/// with everything above it, whenever builds from here and from a shell
+/// take turns.
+pub(crate) fn cargo_command(cargo: &str) -> tokio::process::Command {
+    const SET_BY_CARGO_RUN: [&str; 6] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+    ];
+    let mut command = tokio::process::Command::new(cargo);
+    let inherited = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for name in
+        inherited.filter(|n| n.starts_with("CARGO_PKG_") || SET_BY_CARGO_RUN.contains(&n.as_str()))
+    {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// Builds the binaries of the functions that run as processes, with the
 /// cargo that runs the toolkit (`CARGO`), in one call.
 pub(crate) async fn build_binaries(
@@ -481,7 +505,7 @@ pub(crate) async fn build_binaries(
         return Ok(());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = tokio::process::Command::new(&cargo);
+    let mut command = cargo_command(&cargo);
     if let Some(dir) = dir {
         command.current_dir(dir);
     }

@@ -264,7 +264,7 @@ impl Launcher {
 /// them), the compiler's messages on this terminal.
 async fn build(root: &Path, binaries: &[String]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = tokio::process::Command::new(&cargo)
+    let status = crate::local::cargo_command(&cargo)
         .current_dir(root)
         .args(["build", "--package", "toolkit", "--bin", TOOLKIT_BINARY])
         .stdin(std::process::Stdio::null())
