@@ -99,7 +99,9 @@ async fn an_http_api_route_gets_a_payload_2_event_and_an_undeclared_route_404() 
     );
     assert_eq!(sample["routeKey"], event["routeKey"]);
 
-    for (method, path) in [("GET", "/nowhere"), ("POST", "/ping")] {
+    // Without CorsConfiguration an HTTP API routes OPTIONS like any
+    // method: this template has no route for it.
+    for (method, path) in [("GET", "/nowhere"), ("POST", "/ping"), ("OPTIONS", "/ping")] {
         let missing = call_to(server.address(), method, path, "", b"").await;
         assert_eq!(missing.status, 404, "{method} {path}: {}", missing.body);
         assert_eq!(missing.json(), json!({"message": "Not Found"}));
