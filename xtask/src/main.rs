@@ -78,6 +78,10 @@ Tasks:
                     (Init Duration, Duration, Max Memory Used) per run,
                     each run a cold start; --debug prints its environment
                     and waits for the process you start under a debugger
+  token --customer ID | --staff [--expires 60m]
+                    print an id token (RS256) of the local user pool, with
+                    Cognito's claims; the local gateway's Cognito and JWT
+                    authorizers accept it (Authorization: Bearer TOKEN)
   event KIND [flags] print a sample event: apigw-rest, apigw-http,
                     eventbridge, scheduled, sqs, s3-put, dynamodb-stream
                     (cargo xtask event --help lists the flags)
@@ -149,7 +153,7 @@ fn main() -> ExitCode {
     };
     if matches!(
         task,
-        "rule-test" | "local" | "event" | "doctor" | "deploy" | "dlq"
+        "rule-test" | "local" | "event" | "doctor" | "deploy" | "dlq" | "token"
     ) {
         return toolkit::forward(task, rest);
     }

@@ -4,7 +4,8 @@
 //! of a template as its binary with no change to the toolkit.
 //!
 //! A REST API (payload 1.0) event gets a 200 naming the function, the
-//! path and the `GREETING` variable, after `ECHO_DELAY_MS` milliseconds (0
+//! path and the `GREETING` variable (and the authorizer's claims, when an
+//! authorizer let the request in), after `ECHO_DELAY_MS` milliseconds (0
 //! when unset: the benchmark sets 20 to stand for a function's own work).
 //! An HTTP API (payload 2.0) event is answered with the event itself, as
 //! JSON without `statusCode` (which the gateway turns into a 200). On
@@ -41,12 +42,16 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
         if delay > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
-        let body = json!({
+        let mut body = json!({
             "function": env("AWS_LAMBDA_FUNCTION_NAME"),
             "path": payload["path"],
             "word": payload["pathParameters"]["word"],
             "greeting": env("GREETING"),
         });
+        let claims = &payload["requestContext"]["authorizer"]["claims"];
+        if !claims.is_null() {
+            body["claims"] = claims.clone();
+        }
         return Ok(json!({
             "statusCode": 200,
             "headers": {"content-type": "application/json"},

@@ -47,6 +47,8 @@ pub enum Backend {
 pub struct LocalFunction {
     spec: FunctionSpec,
     backend: Backend,
+    /// Invocations begun, whatever their outcome.
+    invocations: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for LocalFunction {
@@ -60,11 +62,20 @@ impl std::fmt::Debug for LocalFunction {
 
 impl LocalFunction {
     pub fn new(spec: FunctionSpec, backend: Backend) -> Self {
-        Self { spec, backend }
+        Self {
+            spec,
+            backend,
+            invocations: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub fn spec(&self) -> &FunctionSpec {
         &self.spec
+    }
+
+    /// How many invocations it has begun.
+    pub fn invocations(&self) -> u64 {
+        self.invocations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn in_process(&self) -> bool {
@@ -105,6 +116,8 @@ impl LocalFunction {
                 size,
             });
         }
+        self.invocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match &self.backend {
             Backend::Process(pool) => pool.invoke_with(event.into_bytes(), None, whole_log).await,
             Backend::InProcess(handler) => {

@@ -32,8 +32,9 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde_json::Value;
 
+use crate::auth::LocalPool;
 use crate::functions::{HTTP_API_INTEGRATION_TIMEOUT, INTEGRATION_TIMEOUT, LocalFunction, Payload};
-use crate::model::{ACCOUNT, Api, ApiKind};
+use crate::model::{ACCOUNT, Api, ApiKind, Authorizer, AuthorizerKind};
 use crate::runtime::{Answer, RuntimeError};
 
 /// API Gateway's largest request payload (10 MB, both kinds).
@@ -46,6 +47,9 @@ pub(crate) struct Route {
     pub(crate) template: String,
     pub(crate) function: Arc<LocalFunction>,
     pub(crate) api: Arc<Api>,
+    /// The authorizer this route applies (its event's, else its API's
+    /// default).
+    pub(crate) authorizer: Option<Authorizer>,
 }
 
 impl Route {
@@ -59,6 +63,8 @@ pub(crate) struct Context {
     pub(crate) routes: Vec<Route>,
     pub(crate) stage: String,
     pub(crate) stage_variables: QueryMap,
+    /// The local user pool, when a route has an authorizer.
+    pub(crate) pool: Option<Arc<LocalPool>>,
 }
 
 pub(crate) fn text(
@@ -79,6 +85,7 @@ pub(crate) fn text(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
     NoRoute,
+    Unauthorized,
     FunctionFailed,
     TimedOut,
     BodyTooLarge,
@@ -96,6 +103,12 @@ fn refuse(kind: ApiKind, refusal: Refusal) -> Response<Full<Bytes>> {
         (ApiKind::Http, Refusal::NoRoute) => {
             text(StatusCode::NOT_FOUND, JSON, r#"{"message":"Not Found"}"#)
         }
+        // supported-gateway-response-types: UNAUTHORIZED.
+        (_, Refusal::Unauthorized) => text(
+            StatusCode::UNAUTHORIZED,
+            JSON,
+            r#"{"message":"Unauthorized"}"#,
+        ),
         (ApiKind::Rest, Refusal::FunctionFailed) => text(
             StatusCode::BAD_GATEWAY,
             JSON,
@@ -146,7 +159,36 @@ fn refuse(kind: ApiKind, refusal: Refusal) -> Response<Full<Bytes>> {
             .headers_mut()
             .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
     }
+    if (kind, refusal) == (ApiKind::Http, Refusal::Unauthorized) {
+        // http-api-troubleshooting-jwt: the challenge comes with the 401.
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+    }
     response
+}
+
+/// The claims of the caller `authorizer` lets in; `None` when it refuses
+/// (logged with the reason: the gateway answers 401 and no function runs).
+fn authorize(
+    context: &Context,
+    authorizer: &Authorizer,
+    headers: &HeaderMap,
+    what: &str,
+) -> Option<serde_json::Map<String, Value>> {
+    let value = headers
+        .get(authorizer.header.as_str())
+        .and_then(|v| v.to_str().ok());
+    let verified = match &context.pool {
+        Some(pool) => pool.verify(&authorizer.header, value),
+        None => Err(crate::auth::Refusal::Invalid(
+            "no local user pool".to_owned(),
+        )),
+    };
+    verified
+        .map_err(|why| tracing::warn!("authorizer {} refused {what}: {why}", authorizer.name))
+        .ok()
 }
 
 /// Matches a path against a template route: `{name}` takes one segment,
@@ -244,7 +286,11 @@ fn kind_without_route(context: &Context) -> ApiKind {
 
 /// SAM's MOCK `OPTIONS` on a REST API with `Cors`, for a path of its that
 /// declares no `OPTIONS` of its own.
-fn rest_cors_mock(context: &Context, path: &str) -> Option<Response<Full<Bytes>>> {
+fn rest_cors_mock(
+    context: &Context,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response<Full<Bytes>>> {
     let first = context.routes.iter().find(|r| {
         r.kind() == ApiKind::Rest
             && r.api.cors.is_some()
@@ -259,6 +305,18 @@ fn rest_cors_mock(context: &Context, path: &str) -> Option<Response<Full<Bytes>>
         return None;
     }
     let methods: Vec<String> = same_path.iter().map(|r| r.method.clone()).collect();
+    // SAM puts the default authorizer on the preflight too, unless
+    // AddDefaultAuthorizerToCorsPreflight is false.
+    if first.api.authorize_preflight
+        && let Some(authorizer) = first
+            .api
+            .default_authorizer
+            .as_ref()
+            .and_then(|name| first.api.authorizers.get(name))
+        && authorize(context, authorizer, headers, &format!("OPTIONS {path}")).is_none()
+    {
+        return Some(refuse(ApiKind::Rest, Refusal::Unauthorized));
+    }
     first
         .api
         .cors
@@ -303,7 +361,7 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
         return refuse(kind_without_route(context), Refusal::BodyTooLarge);
     }
     if method == http::Method::OPTIONS
-        && let Some(answer) = rest_cors_mock(context, &path)
+        && let Some(answer) = rest_cors_mock(context, &path, request.headers())
     {
         return answer;
     }
@@ -322,6 +380,20 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
         return refuse(kind_without_route(context), Refusal::NoRoute);
     };
     let kind = route.kind();
+    let claims = match &route.authorizer {
+        Some(authorizer) => {
+            match authorize(
+                context,
+                authorizer,
+                request.headers(),
+                &format!("{method} {path}"),
+            ) {
+                Some(claims) => Some((authorizer.kind, claims)),
+                None => return refuse(kind, Refusal::Unauthorized),
+            }
+        }
+        None => None,
+    };
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -354,6 +426,17 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
             body: &body,
         }),
     };
+    let mut event = event;
+    if let Some((authorizer_kind, claims)) = claims {
+        event["requestContext"]["authorizer"] = match authorizer_kind {
+            AuthorizerKind::CognitoUserPool => {
+                serde_json::json!({"claims": crate::auth::rest_claims(&claims)})
+            }
+            AuthorizerKind::Jwt => serde_json::json!({
+                "jwt": {"claims": crate::auth::jwt_claims(&claims), "scopes": null}
+            }),
+        };
+    }
     let function = &route.function;
     let integration_timeout = match kind {
         ApiKind::Rest => INTEGRATION_TIMEOUT,

@@ -76,6 +76,9 @@ fn binary_media_types_match_by_type_wildcard_or_any() {
         cors: None,
         binary_media_types: types.iter().map(|t| (*t).to_owned()).collect(),
         stage: None,
+        authorizers: std::collections::BTreeMap::new(),
+        default_authorizer: None,
+        authorize_preflight: true,
     };
     assert!(is_binary(&api(&["image/png"]), Some("image/png")));
     assert!(is_binary(&api(&["image/png"]), Some("Image/PNG; q=1")));

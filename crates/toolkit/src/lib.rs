@@ -6,6 +6,7 @@
 //! Invariant: the template in `infra/` is the one source of rules and
 //! routes; nothing here keeps a copy of them.
 
+pub mod auth;
 pub mod bus;
 pub mod control;
 pub mod cors;

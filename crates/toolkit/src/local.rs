@@ -113,6 +113,8 @@ pub struct LocalOptions {
     pub limits: Limits,
     /// `--watch`: rebuild and swap on every change (`watch`).
     pub watch: bool,
+    /// Where the local user pool keeps its key pair (`target/local-auth`).
+    pub auth_dir: PathBuf,
     /// `--debug FUNCTION`: that function's process is the user's, started
     /// under a debugger against the Runtime API on `debug_port`.
     pub debug: Option<String>,
@@ -143,6 +145,7 @@ impl LocalOptions {
             env_vars: None,
             retry_delays: crate::bus::DEFAULT_RETRY_DELAYS.to_vec(),
             binary_dir: target.join("debug"),
+            auth_dir: target.join("local-auth"),
             build: true,
             sqs_endpoint: None,
             limits: Limits::default(),
@@ -421,9 +424,16 @@ pub struct LocalServer {
     done: tokio::task::JoinHandle<()>,
     published: Arc<PublishedEvents>,
     bus: Arc<Bus>,
+    functions: Arc<Functions>,
 }
 
 impl LocalServer {
+    /// How many invocations the function `name` has begun (`None`: the
+    /// template has no such function).
+    pub fn invocations(&self, name: &str) -> Option<u64> {
+        self.functions.find(name).map(|f| f.invocations())
+    }
+
     pub fn address(&self) -> SocketAddr {
         self.address
     }
@@ -751,11 +761,21 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         ) else {
             continue;
         };
+        let authorizer = match route.authorizer.as_deref() {
+            Some("NONE") => None,
+            Some(name) => api.authorizers.get(name).cloned(),
+            None => api
+                .default_authorizer
+                .as_ref()
+                .and_then(|name| api.authorizers.get(name))
+                .cloned(),
+        };
         routes.push(Route {
             method: route.method.clone(),
             template: route.path.clone(),
             function,
             api,
+            authorizer,
         });
     }
     for warning in &model.warnings {
@@ -795,21 +815,36 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     }
     for route in &routes {
         tracing::info!(
-            "  {:<5} {} -> {} ({})",
+            "  {:<5} {} -> {} ({}{})",
             route.method,
             route.template,
             route.function.spec().binary,
             match route.api.kind {
                 ApiKind::Rest => "REST API, payload 1.0",
                 ApiKind::Http => "HTTP API, payload 2.0",
-            }
+            },
+            route
+                .authorizer
+                .as_ref()
+                .map_or_else(String::new, |a| format!("; authorizer {}", a.name))
         );
     }
+    let pool = if routes.iter().any(|r| r.authorizer.is_some()) {
+        let pool = crate::auth::LocalPool::open(&options.auth_dir).map_err(LocalError::Start)?;
+        tracing::info!(
+            "authorizers check tokens of the local user pool ({}): cargo xtask token --customer ID | --staff",
+            options.auth_dir.display()
+        );
+        Some(Arc::new(pool))
+    } else {
+        None
+    };
     let (stop, stopped) = watch::channel(false);
     let context = Arc::new(Context {
         routes,
         stage: options.stage.clone(),
         stage_variables,
+        pool,
     });
     let control = control_listener.map(|listener| {
         (
@@ -838,7 +873,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         Running {
             schedules,
             bus: bus.clone(),
-            functions,
+            functions: functions.clone(),
             guard,
             region,
             limits: options.limits,
@@ -851,6 +886,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         done,
         published,
         bus,
+        functions,
     })
 }
 

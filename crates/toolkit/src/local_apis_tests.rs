@@ -462,3 +462,78 @@ fn debug_names_a_function_and_does_not_go_with_watch() {
     assert!(parse(&["--debug", "X", "--watch"]).is_err());
     assert!(parse(&["--debug-port", "0"]).is_err());
 }
+
+/// The template's authorizers, with the local user pool's tokens: no
+/// token, an expired one and one signed by another key get 401
+/// `{"message":"Unauthorized"}` (supported-gateway-response-types) and no
+/// function runs; a valid one passes its claims as each kind of API
+/// passes them; `Authorizer: NONE` opts a route out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorizers_refuse_bad_tokens_before_the_function_and_pass_claims() {
+    let auth_dir = std::env::temp_dir().join(format!("auth-{}", crate::runtime::request_id()));
+    let server = start(LocalOptions {
+        template: fixture("authorized-apis.yaml"),
+        auth_dir: auth_dir.clone(),
+        ..options(0)
+    })
+    .await
+    .expect("started");
+    let pool = crate::auth::LocalPool::open(&auth_dir).expect("the server's pool");
+    let customer = crate::auth::Who::Customer("CUST-001".into());
+    let valid = pool
+        .mint(&customer, Duration::from_secs(300))
+        .expect("token");
+    let expired = pool.mint(&customer, Duration::ZERO).expect("token");
+    let foreign_dir = std::env::temp_dir().join(format!("auth-{}", crate::runtime::request_id()));
+    let foreign = crate::auth::LocalPool::open(&foreign_dir)
+        .and_then(|p| p.mint(&customer, Duration::from_secs(300)))
+        .expect("token");
+    let bearer = |token: &str| format!("Authorization: Bearer {token}\r\n");
+    for (what, headers) in [
+        ("no token", String::new()),
+        ("an expired token", bearer(&expired)),
+        ("another key's token", bearer(&foreign)),
+        ("not a token", bearer("abc.def.ghi")),
+    ] {
+        let reply = call_to(server.address(), "GET", "/me/hi", &headers, b"").await;
+        assert_eq!(reply.status, 401, "{what}: {}", reply.body);
+        assert_eq!(reply.json(), json!({"message": "Unauthorized"}), "{what}");
+        let v2 = call_to(server.address(), "GET", "/v2/me", &headers, b"").await;
+        assert_eq!(v2.status, 401, "{what}: {}", v2.body);
+        assert_eq!(v2.header("www-authenticate").as_deref(), Some("Bearer"));
+    }
+    assert_eq!(
+        server.invocations("EchoFunction"),
+        Some(0),
+        "a function ran"
+    );
+
+    let me = call_to(server.address(), "GET", "/me/hi", &bearer(&valid), b"").await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    let claims = &me.json()["claims"];
+    assert_eq!(claims["custom:customerId"], "CUST-001");
+    assert_eq!(claims["token_use"], "id");
+    let exp = claims["exp"].as_str().unwrap_or_default();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(exp, "%a %b %d %H:%M:%S UTC %Y").is_ok(),
+        "exp {exp:?} is not in Cognito's claim form"
+    );
+    let staff = pool
+        .mint(&crate::auth::Who::Staff, Duration::from_secs(300))
+        .expect("token");
+    let as_staff = call_to(server.address(), "GET", "/me/hi", &bearer(&staff), b"").await;
+    assert_eq!(as_staff.json()["claims"]["cognito:groups"], "staff");
+    let open = call_to(server.address(), "GET", "/open/hi", "", b"").await;
+    assert_eq!(open.status, 200, "{}", open.body);
+    assert!(open.json().get("claims").is_none());
+    let v2 = call_to(server.address(), "GET", "/v2/me", &bearer(&valid), b"").await;
+    assert_eq!(v2.status, 200, "{}", v2.body);
+    assert_eq!(
+        v2.json()["event"]["requestContext"]["authorizer"]["jwt"]["claims"]["custom:customerId"],
+        "CUST-001"
+    );
+    assert_eq!(server.invocations("EchoFunction"), Some(4));
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&auth_dir);
+    let _ = std::fs::remove_dir_all(&foreign_dir);
+}

@@ -106,6 +106,9 @@ pub struct Route {
     pub path: String,
     pub function: String,
     pub api: String,
+    /// The event's `Auth.Authorizer`: an authorizer of its API, or `NONE`;
+    /// `None`: the API's `DefaultAuthorizer`.
+    pub authorizer: Option<String>,
 }
 
 /// The id SAM gives the REST API it makes for `Api` events without
@@ -128,6 +131,32 @@ pub struct Api {
     /// An HTTP API's `StageName` (`None`: SAM's `$default` stage). A REST
     /// API's events carry `--stage`.
     pub stage: Option<String>,
+    /// `Auth.Authorizers` the local cloud emulates, by name.
+    pub authorizers: BTreeMap<String, Authorizer>,
+    /// `Auth.DefaultAuthorizer`, when it names one of `authorizers`.
+    pub default_authorizer: Option<String>,
+    /// `Auth.AddDefaultAuthorizerToCorsPreflight` (SAM's default: true).
+    pub authorize_preflight: bool,
+}
+
+/// An authorizer the local gateway applies: a Cognito user pool (REST) or
+/// a JWT authorizer (HTTP API), both checked against the local user pool
+/// (`auth`), with the token read from `header`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorizer {
+    pub name: String,
+    pub kind: AuthorizerKind,
+    pub header: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizerKind {
+    /// A REST API's `UserPoolArn` authorizer: claims as strings under
+    /// `requestContext.authorizer.claims`.
+    CognitoUserPool,
+    /// An HTTP API's `JwtConfiguration`: claims under
+    /// `requestContext.authorizer.jwt.claims`.
+    Jwt,
 }
 
 /// An API's CORS settings, with SAM's quoting (`"'*'"`) taken off.
@@ -754,15 +783,84 @@ fn read_apis(resolver: &Resolver<'_>, routes: &[Route], warnings: &mut Vec<Strin
             ApiKind::Http => setting("StageName").and_then(|v| resolver.resolve(v).ok()),
             ApiKind::Rest => None,
         };
+        let (authorizers, default_authorizer) =
+            read_authorizers(&route.api, route.kind, setting("Auth"), warnings);
         apis.push(Api {
             id: route.api.clone(),
             kind: route.kind,
             cors,
             binary_media_types,
             stage,
+            authorizers,
+            default_authorizer,
+            authorize_preflight: setting("Auth")
+                .and_then(|a| a["AddDefaultAuthorizerToCorsPreflight"].as_bool())
+                .unwrap_or(true),
         });
     }
     apis
+}
+
+/// An API's `Auth`: the authorizers the local cloud emulates (a REST API's
+/// `UserPoolArn` ones, an HTTP API's `JwtConfiguration` ones) and the
+/// default one; any other kind is named in a warning, and routes that use
+/// it are served unchecked.
+fn read_authorizers(
+    api: &str,
+    kind: ApiKind,
+    auth: Option<&Value>,
+    warnings: &mut Vec<String>,
+) -> (BTreeMap<String, Authorizer>, Option<String>) {
+    let mut authorizers = BTreeMap::new();
+    let Some(auth) = auth else {
+        return (authorizers, None);
+    };
+    for (name, definition) in auth["Authorizers"]
+        .as_mapping()
+        .into_iter()
+        .flat_map(|m| m.iter())
+    {
+        let Some(name) = name.as_str() else { continue };
+        let emulated = match kind {
+            ApiKind::Rest if definition.get("UserPoolArn").is_some() => {
+                let header = definition["Identity"]["Header"]
+                    .as_str()
+                    .unwrap_or("Authorization");
+                Some((AuthorizerKind::CognitoUserPool, header.to_owned()))
+            }
+            ApiKind::Http if definition.get("JwtConfiguration").is_some() => {
+                let source = definition["IdentitySource"]
+                    .as_str()
+                    .unwrap_or("$request.header.Authorization");
+                let header = source
+                    .strip_prefix("$request.header.")
+                    .unwrap_or("Authorization");
+                Some((AuthorizerKind::Jwt, header.to_owned()))
+            }
+            _ => None,
+        };
+        match emulated {
+            Some((kind, header)) => {
+                authorizers.insert(
+                    name.to_owned(),
+                    Authorizer {
+                        name: name.to_owned(),
+                        kind,
+                        header,
+                    },
+                );
+            }
+            None => warnings.push(format!(
+                "{api}: authorizer {name} is not emulated (only Cognito user pool and JWT authorizers are); its routes are served without it"
+            )),
+        }
+    }
+    let default = auth["DefaultAuthorizer"]
+        .as_str()
+        .filter(|d| *d != "NONE")
+        .filter(|d| authorizers.contains_key(*d))
+        .map(str::to_owned);
+    (authorizers, default)
 }
 
 /// SAM's `Cors` on a REST API: a quoted origin (`"'*'"`), or
@@ -936,6 +1034,7 @@ fn read_event(
                 },
                 path: path.to_owned(),
                 function: function.to_owned(),
+                authorizer: properties["Auth"]["Authorizer"].as_str().map(str::to_owned),
             });
         }
         "Schedule" | "ScheduleV2" => {

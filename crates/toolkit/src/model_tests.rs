@@ -434,3 +434,74 @@ Resources:
         Some("Named")
     );
 }
+
+/// SAM's `Auth`: Cognito user pool authorizers on a REST API and JWT ones
+/// on an HTTP API are emulated; a Lambda authorizer is named in a
+/// warning; an event's `Authorizer: NONE` is kept for the gateway.
+#[test]
+fn authorizers_are_read_per_api_and_others_are_named() {
+    let template = Template::parse(
+        Path::new("t.yaml"),
+        r#"
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: dev
+      Auth:
+        DefaultAuthorizer: Users
+        AddDefaultAuthorizerToCorsPreflight: false
+        Authorizers:
+          Users:
+            UserPoolArn: arn:aws:cognito-idp:us-east-1:123456789012:userpool/x
+            Identity: {Header: X-Token}
+          Custom:
+            FunctionArn: arn:aws:lambda:us-east-1:123456789012:function:auth
+  Http:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Jwt
+        Authorizers:
+          Jwt:
+            IdentitySource: $request.header.X-Jwt
+            JwtConfiguration: {issuer: https://example, audience: [a]}
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: f}}
+    Properties:
+      Events:
+        A: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /a, Method: get}}
+        B: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /b, Method: get, Auth: {Authorizer: NONE}}}
+        C: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /c, Method: get}}
+"#,
+    )
+    .expect("parse");
+    let model = load(&template, &context(&[])).expect("model");
+    let rest = model.apis.iter().find(|a| a.id == "Api").expect("Api");
+    assert_eq!(rest.default_authorizer.as_deref(), Some("Users"));
+    assert!(!rest.authorize_preflight);
+    let users = &rest.authorizers["Users"];
+    assert_eq!(
+        (users.kind, users.header.as_str()),
+        (AuthorizerKind::CognitoUserPool, "X-Token")
+    );
+    assert!(!rest.authorizers.contains_key("Custom"));
+    assert!(
+        model
+            .warnings
+            .iter()
+            .any(|w| w.contains("authorizer Custom is not emulated")),
+        "{:?}",
+        model.warnings
+    );
+    let http = model.apis.iter().find(|a| a.id == "Http").expect("Http");
+    let jwt = &http.authorizers["Jwt"];
+    assert_eq!(
+        (jwt.kind, jwt.header.as_str()),
+        (AuthorizerKind::Jwt, "X-Jwt")
+    );
+    let route = |path: &str| model.routes.iter().find(|r| r.path == path).expect(path);
+    assert_eq!(route("/a").authorizer, None);
+    assert_eq!(route("/b").authorizer.as_deref(), Some("NONE"));
+}

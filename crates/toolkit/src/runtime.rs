@@ -240,6 +240,11 @@ pub fn request_id() -> String {
         std::process::id(),
         count & 0xffff_ffff
     );
+    uuid_shape(&hex)
+}
+
+/// 32 hex digits as 8-4-4-4-12.
+pub(crate) fn uuid_shape(hex: &str) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],

@@ -39,6 +39,9 @@ Commands:
   listen --stage STAGE | --local URL [--pattern FILE] [--for 60s]
               print the events reaching a bus, through a temporary rule and
               queue removed on exit (orders-toolkit listen --help)
+  token --customer ID | --staff [--expires 60m]
+              print an id token of the local user pool, which the local
+              gateway's authorizers accept (orders-toolkit token --help)
   functions   list the template's functions, one tab-separated line each:
               logical id, binary, what invokes it (api, rule, schedule)
   services    start DynamoDB Local and moto's server (as the tests find
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Some((command, rest)) if command == "invoke" => invoke(rest),
+        Some((command, rest)) if command == "token" => token(rest, &root),
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
         Some((command, _)) if command == "functions" => functions(&root),
@@ -358,6 +362,51 @@ fn dlq(args: &[String], root: &Path) -> ExitCode {
             Err(e) => failed(&e),
         },
     )
+}
+
+fn token(args: &[String], root: &Path) -> ExitCode {
+    use toolkit::auth::{LocalPool, USAGE, Who, parse_lifetime};
+    let mut who = None;
+    let mut lifetime = std::time::Duration::from_secs(3600);
+    let mut flags = args.iter();
+    while let Some(flag) = flags.next() {
+        match flag.as_str() {
+            "--help" | "-h" => {
+                let _ = std::io::stdout().write_all(USAGE.as_bytes());
+                return ExitCode::SUCCESS;
+            }
+            "--staff" if who.is_none() => who = Some(Who::Staff),
+            "--customer" if who.is_none() => match flags.next() {
+                Some(id) if !id.is_empty() && !id.starts_with("--") => {
+                    who = Some(Who::Customer(id.clone()));
+                }
+                _ => return fail("--customer needs a customer id", USAGE),
+            },
+            "--expires" => match flags.next().map(|v| parse_lifetime(v)) {
+                Some(Ok(chosen)) => lifetime = chosen,
+                Some(Err(e)) => return fail(&e, USAGE),
+                None => return fail("--expires needs a value", USAGE),
+            },
+            "--staff" | "--customer" => {
+                return fail("give one of --customer ID and --staff", USAGE);
+            }
+            other => return fail(&format!("unknown option {other}"), USAGE),
+        }
+    }
+    let Some(who) = who else {
+        return fail("give --customer ID or --staff", USAGE);
+    };
+    let dir = toolkit::local::LocalOptions::new(root).auth_dir;
+    match LocalPool::open(&dir).and_then(|pool| pool.mint(&who, lifetime)) {
+        Ok(token) => {
+            let _ = writeln!(std::io::stdout(), "{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn invoke(args: &[String]) -> ExitCode {
