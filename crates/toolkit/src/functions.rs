@@ -34,6 +34,25 @@ impl Payload {
     }
 }
 
+/// The length of `value` as JSON, counted without writing it anywhere.
+fn serialized_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// How a function runs.
 #[allow(missing_debug_implementations)] // handlers are trait objects
 pub enum Backend {
@@ -104,10 +123,17 @@ impl LocalFunction {
         event: Payload,
         whole_log: bool,
     ) -> Result<Invocation, RuntimeError> {
+        // A process gets bytes: the event is written once, here.
+        let event = match (&self.backend, event) {
+            (Backend::Process(_), Payload::Json(value)) => {
+                Payload::Raw(Bytes::from(value.to_string()))
+            }
+            (_, event) => event,
+        };
         // Lambda refuses a synchronous payload over 6 MB before any code
         // runs (API_Invoke, RequestTooLargeException), in-process or not.
         let size = match &event {
-            Payload::Json(value) => serde_json::to_vec(value).map_or(0, |bytes| bytes.len()),
+            Payload::Json(value) => serialized_len(value),
             Payload::Raw(bytes) => bytes.len(),
         };
         if size > MAX_REQUEST_BYTES {

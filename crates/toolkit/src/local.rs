@@ -572,13 +572,21 @@ pub(crate) fn load_model(
 }
 
 /// The binaries `options` runs as processes: the template's, but those
-/// the composition root runs in-process (unless `--binaries`).
+/// the composition root runs in-process (unless `--binaries`, or
+/// `--debug` names the function).
 pub(crate) fn process_binaries(options: &LocalOptions, model: &crate::model::Model) -> Vec<String> {
     model
         .functions
         .iter()
+        .filter(|spec| {
+            options.binaries
+                || options
+                    .debug
+                    .as_deref()
+                    .is_some_and(|name| spec.is_named(name))
+                || !app::binaries().any(|b| b == spec.binary)
+        })
         .map(|spec| spec.binary.clone())
-        .filter(|binary| options.binaries || !app::binaries().any(|b| b == binary))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect()
@@ -676,17 +684,8 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                 .flatten()
         })
         .collect();
-    let to_build: Vec<String> = model
-        .functions
-        .iter()
-        .zip(&handlers)
-        .filter(|(_, handler)| handler.is_none())
-        .map(|(spec, _)| spec.binary.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
     if options.build {
-        build_binaries(&to_build, None).await?;
+        build_binaries(&process_binaries(&options, &model), None).await?;
     }
     let mut functions = Vec::new();
     for (spec, handler) in model.functions.iter().zip(handlers) {
