@@ -1,7 +1,8 @@
 //! `test-fuzz`: schemathesis against the local server (with DynamoDB
 //! Local), driven by `infra/openapi.yaml` with every check on
 //! (`infra/schemathesis.toml` says where the API refuses, on purpose, data
-//! a schema cannot tell from valid). The run fails on any failed check, on
+//! a schema cannot tell from valid), as a member of staff with an id token
+//! of the local user pool. The run fails on any failed check, on
 //! any 5xx in the server's own request log, and when fewer requests than
 //! the floor were made.
 
@@ -95,7 +96,17 @@ pub(crate) fn run(args: &[String]) -> Result {
     // target/, not in the checkout.
     let work = server::target_dir().join("fuzz-work");
     std::fs::create_dir_all(&work).map_err(|e| Failed::new(format!("{}: {e}", work.display())))?;
-    let outcome = cmd::run_in(&work, &st.to_string_lossy(), &st_args, &[]);
+    // Authenticated as a member of staff (who may reach every use case)
+    // through the spec's CognitoIdToken scheme (infra/schemathesis.toml);
+    // its ignored_auth check sends each operation without the token too,
+    // and wants it refused.
+    let token = server::token(&["--staff"])?;
+    let outcome = cmd::run_in(
+        &work,
+        &st.to_string_lossy(),
+        &st_args,
+        &[("ORDERS_FUZZ_TOKEN", token.as_str())],
+    );
     let log = server.log();
     if outcome.is_err() {
         server.print_log_tail(20);

@@ -177,6 +177,25 @@ impl LocalServer {
 
 /// SIGTERM to `target` (a pid, or `-pgid` for a process group), then
 /// SIGKILL when `child` has not exited within `grace`.
+/// `orders-toolkit token ARGS` (the binary `LocalServer::start` built):
+/// an id token of the local user pool.
+pub(crate) fn token(args: &[&str]) -> Result<String> {
+    let binary = target_dir().join("debug/orders-toolkit");
+    let output = crate::cmd::clean_cargo_env(&mut std::process::Command::new(&binary))
+        .arg("token")
+        .args(args)
+        .output()
+        .map_err(|e| Failed::new(format!("{}: {e}", binary.display())))?;
+    if !output.status.success() {
+        return Err(Failed::new(format!(
+            "orders-toolkit token {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 pub(crate) fn terminate(child: &mut Child, target: &str, grace: Duration) {
     let _ = Command::new("kill").args(["-TERM", "--", target]).status();
     let started = Instant::now();

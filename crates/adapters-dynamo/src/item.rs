@@ -54,7 +54,7 @@ pub(crate) fn listing_sk(created_at: Timestamp, id: &OrderId) -> String {
 }
 
 pub(crate) fn idempotency_pk(record: &IdempotencyRecord) -> String {
-    format!("IDEMPOTENCY#{}", record.key)
+    format!("IDEMPOTENCY#{}", record.scoped_key())
 }
 
 /// The attribute holding the time an event of `kind` was marked.

@@ -6,7 +6,7 @@
 //! | item | PK | SK | other keys |
 //! |---|---|---|---|
 //! | order | `ORDER#<orderId>` | `METADATA` | `GSI1PK = CUSTOMER#<customerId>`, `GSI1SK = <createdAt>#<orderId>`; while an event is marked: `GSI2PK = OUTBOX`, `GSI2SK = <markedAt>#<orderId>` |
-//! | idempotency record | `IDEMPOTENCY#<key>` | `IDEMPOTENCY` | `ttl` (epoch seconds) |
+//! | idempotency record | `IDEMPOTENCY#<caller scope>#<key>` | `IDEMPOTENCY` | `ttl` (epoch seconds) |
 //!
 //! Invariants: an order with an idempotency key is written in one
 //! `TransactWriteItems` with its record; every change is conditional on the

@@ -298,6 +298,7 @@ async fn an_update_is_conditional_on_the_expected_version_and_adds_the_mark() {
 
 fn record(order: &Order, hash_of: &Order) -> IdempotencyRecord {
     IdempotencyRecord {
+        scope: "customer:CUST-001".to_owned(),
         key: IdempotencyKey::parse("key-1").expect("key"),
         request_hash: RequestHash::of_order_request(hash_of.customer_id(), hash_of.items()),
         expires_at: order.created_at().plus(std::time::Duration::from_secs(60)),

@@ -23,7 +23,7 @@ fn harness() -> Harness {
         events.clone(),
         Arc::new(SystemClock),
         Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
+        ServiceConfig::new(testkit::orders::cursor_key()),
     );
     Harness {
         consumer: Consumer::new(service.clone())
@@ -36,14 +36,17 @@ fn harness() -> Harness {
 
 async fn place(service: &OrderService) -> domain::Order {
     service
-        .place(PlaceOrder {
-            customer_id: "CUST-001".into(),
-            items: vec![LineItemInput {
-                product_id: "PROD-A".into(),
-                quantity: 2,
-            }],
-            idempotency_key: None,
-        })
+        .place(
+            &testkit::orders::staff(),
+            PlaceOrder {
+                customer_id: Some("CUST-001".into()),
+                items: vec![LineItemInput {
+                    product_id: "PROD-A".into(),
+                    quantity: 2,
+                }],
+                idempotency_key: None,
+            },
+        )
         .await
         .expect("placed")
         .order
@@ -100,7 +103,11 @@ async fn the_same_order_placed_delivered_three_times_confirms_once() {
             Outcome::AlreadyConfirmed(order.id().clone()),
         ]
     );
-    let stored = h.service.get(order.id()).await.expect("stored");
+    let stored = h
+        .service
+        .get(&testkit::orders::staff(), order.id())
+        .await
+        .expect("stored");
     assert_eq!(stored.status(), OrderStatus::Confirmed);
     assert_eq!(stored.version().get(), 2, "one change, not three");
 }
@@ -123,7 +130,10 @@ async fn an_event_for_an_unknown_order_is_acknowledged() {
 async fn a_late_event_for_a_cancelled_order_changes_nothing() {
     let h = harness();
     let order = place(&h.service).await;
-    h.service.cancel(order.id()).await.expect("cancel");
+    h.service
+        .cancel(&testkit::orders::staff(), order.id())
+        .await
+        .expect("cancel");
     let outcome = h
         .consumer
         .handle(&order_placed(order.id().as_str()))
@@ -133,7 +143,11 @@ async fn a_late_event_for_a_cancelled_order_changes_nothing() {
         outcome,
         Outcome::CancelledBeforeConfirmation(order.id().clone())
     );
-    let stored = h.service.get(order.id()).await.expect("stored");
+    let stored = h
+        .service
+        .get(&testkit::orders::staff(), order.id())
+        .await
+        .expect("stored");
     assert_eq!(stored.status(), OrderStatus::Cancelled);
 }
 
@@ -143,7 +157,10 @@ async fn a_late_event_for_a_cancelled_order_changes_nothing() {
 async fn an_order_placed_older_than_the_stored_order_is_ignored_by_its_version() {
     let h = harness();
     let order = place(&h.service).await;
-    h.service.cancel(order.id()).await.expect("cancel");
+    h.service
+        .cancel(&testkit::orders::staff(), order.id())
+        .await
+        .expect("cancel");
     let mut event = order_placed(order.id().as_str());
     event["detail"]["version"] = json!(1);
     let outcome = h.consumer.handle(&event).await.expect("acknowledged");
@@ -157,7 +174,7 @@ async fn an_order_placed_older_than_the_stored_order_is_ignored_by_its_version()
     );
     assert_eq!(
         h.service
-            .get(order.id())
+            .get(&testkit::orders::staff(), order.id())
             .await
             .expect("stored")
             .version()

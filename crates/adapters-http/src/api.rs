@@ -9,8 +9,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use domain::{CustomerId, OrderId, OrderService, PageLimit};
+use domain::{Caller, CustomerId, OrderId, OrderService, PageLimit};
 
+use crate::caller::{self, CallerError, Identity};
 use crate::gateway::{self, BasePath, EventError, RequestId};
 use crate::problem::ApiError;
 use crate::routes::{self, Operation, RouteMatch};
@@ -66,8 +67,10 @@ impl Api {
         invocation_id: &str,
         deadline: Option<Instant>,
     ) -> Result<Value, EventError> {
+        let identity = Identity(caller::from_event(&event));
         match gateway::into_request(event, invocation_id)? {
             Ok(mut incoming) => {
+                incoming.request.extensions_mut().insert(identity);
                 if let Some(at) = deadline {
                     incoming.request.extensions_mut().insert(Deadline(at));
                 }
@@ -87,7 +90,8 @@ impl Api {
     }
 
     /// Handles one request. Never panics; every failure is a problem
-    /// response.
+    /// response. The caller is the one `handle_event` read from the event's
+    /// authorizer claims; a request without one is answered 401.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
         let request_id = request_id(&request);
@@ -114,6 +118,12 @@ impl Api {
     }
 
     async fn dispatch(&self, request: &Request) -> Result<Response<Body>, ApiError> {
+        let caller = match request.extensions().get::<Identity>() {
+            Some(Identity(Ok(caller))) => caller.clone(),
+            Some(Identity(Err(err))) => return Err(err.clone().into()),
+            None => return Err(CallerError::NoClaims.into()),
+        };
+        let caller = &caller;
         let (operation, params) = match routes::route(request.method(), request.uri().path()) {
             RouteMatch::Found { operation, params } => (operation, params),
             RouteMatch::MethodNotAllowed { allowed } => {
@@ -129,10 +139,10 @@ impl Api {
                 .unwrap_or_default()
         };
         match operation {
-            Operation::PlaceOrder => self.place(request).await,
+            Operation::PlaceOrder => self.place(caller, request).await,
             Operation::GetOrder => {
                 let id = order_id(param("orderId"))?;
-                let order = self.service.get(&id).await?;
+                let order = self.service.get(caller, &id).await?;
                 Ok(json(StatusCode::OK, &OrderBody::from(&order)))
             }
             Operation::ListCustomerOrders => {
@@ -144,7 +154,8 @@ impl Api {
                 let query = query(request);
                 let limit = limit(&query)?;
                 let cursor = single(&query, "cursor")?.filter(|c| !c.is_empty());
-                let (orders, next_cursor) = self.service.list(&customer, limit, cursor).await?;
+                let (orders, next_cursor) =
+                    self.service.list(caller, &customer, limit, cursor).await?;
                 let page = PageBody {
                     items: orders.iter().map(OrderBody::from).collect(),
                     next_cursor,
@@ -155,7 +166,7 @@ impl Api {
                 let id = order_id(param("orderId"))?;
                 let (order, delivery) = self
                     .service
-                    .cancel_by(&id, before_deadline(request, ANSWER_MARGIN))
+                    .cancel_by(caller, &id, before_deadline(request, ANSWER_MARGIN))
                     .await?;
                 log_delivery(request, &order, &delivery);
                 Ok(json(StatusCode::OK, &OrderBody::from(&order)))
@@ -163,7 +174,7 @@ impl Api {
         }
     }
 
-    async fn place(&self, request: &Request) -> Result<Response<Body>, ApiError> {
+    async fn place(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, ApiError> {
         let body: &[u8] = request.body().as_ref();
         if body.len() > wire::MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
@@ -177,7 +188,7 @@ impl Api {
         let command = wire::place_order(&value, key)?;
         let placed = self
             .service
-            .place_by(command, before_deadline(request, ANSWER_MARGIN))
+            .place_by(caller, command, before_deadline(request, ANSWER_MARGIN))
             .await?;
         log_delivery(request, &placed.order, &placed.delivery);
         let mut response = json(StatusCode::CREATED, &OrderBody::from(&placed.order));

@@ -7,12 +7,14 @@
 //! the request id, and a 5xx never shows its cause (that goes to the log).
 
 mod api;
+mod caller;
 mod gateway;
 mod problem;
 mod routes;
 mod wire;
 
 pub use api::{ANSWER_MARGIN, Api, Deadline};
+pub use caller::{CUSTOMER_CLAIM, STAFF_GROUP};
 pub use gateway::{EventError, Origin};
 pub use problem::ApiError;
 pub use routes::{Operation, ROUTES, Route};

@@ -16,6 +16,12 @@ pub enum ApiError {
     MalformedBase64,
     /// 400: a path parameter, query parameter or header is malformed.
     BadParameter { name: &'static str, message: String },
+    /// 401 with `WWW-Authenticate: Bearer`: the event carries no
+    /// authorizer claims (a route deployed without the authorizer).
+    Unauthenticated,
+    /// 403: the caller asked for what is not theirs, or its token names
+    /// no one this API serves.
+    Forbidden(String),
     /// 404: no route has this path (inside the function; the gateway
     /// answers 403 before that).
     RouteNotFound,
@@ -89,6 +95,8 @@ impl ApiError {
             Self::MalformedJson(_) | Self::MalformedBase64 | Self::BadParameter { .. } => {
                 StatusCode::BAD_REQUEST
             }
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RouteNotFound | Self::OrderNotFound | Self::MalformedOrderId(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -108,6 +116,8 @@ impl ApiError {
             Self::MalformedJson(_) => "malformed-json",
             Self::MalformedBase64 => "malformed-base64",
             Self::BadParameter { .. } => "bad-parameter",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
             Self::RouteNotFound => "route-not-found",
             Self::OrderNotFound | Self::MalformedOrderId(_) => "order-not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
@@ -129,6 +139,11 @@ impl ApiError {
                 "the body is marked base64-encoded but is not valid base64".into()
             }
             Self::BadParameter { name, message } => format!("{name}: {message}"),
+            Self::Unauthenticated => {
+                "the request carries no caller: send an id token as Authorization: Bearer TOKEN"
+                    .into()
+            }
+            Self::Forbidden(why) => why.clone(),
             Self::RouteNotFound => "no route has this path".into(),
             Self::OrderNotFound => "no order has this id".into(),
             Self::MalformedOrderId(why) => format!("no order has this id: {why}"),
@@ -215,6 +230,9 @@ impl ApiError {
                 headers.insert(header::ALLOW, value);
             }
         }
+        if matches!(self, Self::Unauthenticated) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if matches!(self, Self::Unavailable(_)) {
             headers.insert(
                 header::RETRY_AFTER,
@@ -235,6 +253,7 @@ impl From<OrderError> for ApiError {
                     .collect(),
             ),
             OrderError::NotFound => Self::OrderNotFound,
+            OrderError::Forbidden(why) => Self::Forbidden(why.to_string()),
             OrderError::Transition(t) => Self::Conflict(t.to_string()),
             OrderError::IdempotencyKeyReused => Self::Conflict(
                 "the Idempotency-Key was already used with a different request body".into(),

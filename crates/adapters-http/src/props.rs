@@ -45,7 +45,7 @@ fn api() -> Api {
         Arc::new(InMemoryEventPublisher::new()),
         Arc::new(FixedClock),
         Arc::new(Counter::default()),
-        ServiceConfig::default(),
+        ServiceConfig::new(domain::CursorKey::new(&[9; 32]).expect("key")),
     ))
 }
 
@@ -71,6 +71,7 @@ fn check(api: &Api, runtime: &tokio::runtime::Runtime, event: Value) -> Result<u
     Ok(u16::try_from(status).unwrap_or(0))
 }
 
+/// A REST event from a member of staff, who may reach every use case.
 fn event(method: &str, path: &str, body: Option<String>, base64: bool, headers: Value) -> Value {
     json!({
         "httpMethod": method,
@@ -78,6 +79,7 @@ fn event(method: &str, path: &str, body: Option<String>, base64: bool, headers: 
         "headers": headers,
         "body": body,
         "isBase64Encoded": base64,
+        "requestContext": {"authorizer": {"claims": {"sub": "staff-1", "cognito:groups": "staff"}}},
     })
 }
 

@@ -57,7 +57,9 @@ fn api_over(repo: Arc<dyn OrderRepository>, events: Arc<dyn domain::EventPublish
         events,
         Arc::new(FixedClock),
         Arc::new(SequentialIds::default()),
-        ServiceConfig::default(),
+        ServiceConfig::new(
+            domain::CursorKey::new(b"the HTTP tests' cursor key (32+)").expect("key"),
+        ),
     ))
 }
 
@@ -69,7 +71,40 @@ struct Reply {
     raw: Value,
 }
 
+/// Claims of a customer, as a REST API's Cognito authorizer passes them.
+fn customer_claims(id: &str) -> Value {
+    json!({"sub": format!("sub-{id}"), "custom:customerId": id, "token_use": "id"})
+}
+
+/// Claims of a member of staff (`cognito:groups` as the REST authorizer
+/// writes one group).
+fn staff_claims() -> Value {
+    json!({"sub": "staff-1", "cognito:groups": "staff", "token_use": "id"})
+}
+
+/// `event` as sent by the caller whose claims these are.
+fn as_caller(mut event: Value, claims: Value) -> Value {
+    if event.get("requestContext").is_none_or(Value::is_null) {
+        event["requestContext"] = json!({});
+    }
+    event["requestContext"]["authorizer"] = json!({"claims": claims});
+    event
+}
+
+/// Sends `event` as staff (who may act on any order) unless it names its
+/// caller; the tests of who may do what name theirs, and `send_raw`
+/// sends an event as it is.
 async fn send(api: &Api, event: Value) -> Reply {
+    let named = event.pointer("/requestContext/authorizer").is_some();
+    let event = if named {
+        event
+    } else {
+        as_caller(event, staff_claims())
+    };
+    send_raw(api, event).await
+}
+
+async fn send_raw(api: &Api, event: Value) -> Reply {
     let raw = api
         .handle_event(event, "invocation-1", None)
         .await
@@ -518,32 +553,233 @@ async fn listing_pages_through_a_customers_orders_newest_first() {
     assert_eq!(seen, ids);
 }
 
+// Who may do what: the rules of `domain::Caller` at the edge, with the
+// caller read from the authorizer's claims (REST and HTTP API forms).
+
 #[tokio::test]
-async fn a_cursor_cannot_read_another_customers_orders() {
+async fn an_event_without_authorizer_claims_is_a_401_and_reaches_no_use_case() {
     let h = harness();
-    for _ in 0..3 {
-        send(&h.api, post(GOOD)).await;
+    for event in [
+        post(GOOD),
+        rest("GET", "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R", None),
+        rest("GET", "/customers/CUST-001/orders", None),
+        rest(
+            "POST",
+            "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R/cancel",
+            None,
+        ),
+        rest("GET", "/nowhere", None),
+    ] {
+        let reply = send_raw(&h.api, event).await;
+        assert_eq!(reply.status, 401, "{reply:?}");
+        assert_eq!(reply.body["type"], "urn:orders:problem:unauthenticated");
+        assert_eq!(reply.headers["www-authenticate"], "Bearer");
     }
-    let page = send(
-        &h.api,
-        as_gateway_sends(rest("GET", "/customers/CUST-001/orders?limit=1", None)),
-    )
-    .await;
-    let cursor = page.body["nextCursor"].as_str().expect("cursor").to_owned();
+    assert_eq!(h.repo.len(), 0);
+}
+
+#[tokio::test]
+async fn claims_naming_no_one_are_a_403() {
+    let h = harness();
     let reply = send(
         &h.api,
-        as_gateway_sends(rest(
-            "GET",
-            &format!("/customers/CUST-002/orders?cursor={cursor}"),
-            None,
-        )),
+        as_caller(post(GOOD), json!({"sub": "x", "cognito:groups": "admin"})),
     )
     .await;
-    assert_eq!(reply.status, 400);
+    assert_eq!(reply.status, 403, "{reply:?}");
+    assert_eq!(h.repo.len(), 0);
+}
+
+#[tokio::test]
+async fn a_customer_places_for_itself_and_is_refused_another_customer() {
+    let h = harness();
+    let own = send(
+        &h.api,
+        as_caller(
+            post(r#"{"items":[{"productId":"PROD-A","quantity":1}]}"#),
+            customer_claims("CUST-A"),
+        ),
+    )
+    .await;
+    assert_eq!(own.status, 201, "{own:?}");
+    assert_eq!(own.body["customerId"], "CUST-A");
+    let other = send(&h.api, as_caller(post(GOOD), customer_claims("CUST-A"))).await;
+    assert_eq!(other.status, 403, "{other:?}");
+    assert_eq!(other.body["type"], "urn:orders:problem:forbidden");
+    assert_eq!(h.repo.len(), 1);
+    // Staff place for the customer the body names, and must name one.
+    let staff = send(&h.api, post(GOOD)).await;
+    assert_eq!(staff.status, 201);
+    assert_eq!(staff.body["customerId"], "CUST-001");
+    let unnamed = send(
+        &h.api,
+        post(r#"{"items":[{"productId":"PROD-A","quantity":1}]}"#),
+    )
+    .await;
+    assert_eq!(unnamed.status, 422);
+    assert_eq!(unnamed.body["errors"][0]["field"], "customerId");
+    assert_eq!(unnamed.body["errors"][0]["message"], "is required");
+}
+
+#[tokio::test]
+async fn another_customers_order_is_a_404_like_a_missing_one_and_staff_may_act_on_it() {
+    let h = harness();
+    let placed = send(&h.api, as_caller(post(GOOD), customer_claims("CUST-001"))).await;
+    let id = placed.body["orderId"].as_str().expect("id").to_owned();
+    let get = rest("GET", &format!("/orders/{id}"), None);
+    let cancel = rest("POST", &format!("/orders/{id}/cancel"), None);
+    let missing = send(
+        &h.api,
+        as_caller(
+            rest("GET", "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R", None),
+            customer_claims("CUST-002"),
+        ),
+    )
+    .await;
+    for event in [get.clone(), cancel.clone()] {
+        let reply = send(&h.api, as_caller(event, customer_claims("CUST-002"))).await;
+        assert_eq!(reply.status, 404, "{reply:?}");
+        // The same answer as for an id no order has, request id aside.
+        for field in ["type", "title", "detail"] {
+            assert_eq!(reply.body[field], missing.body[field], "{field}");
+        }
+    }
+    let mine = send(&h.api, as_caller(get.clone(), customer_claims("CUST-001"))).await;
+    assert_eq!(mine.status, 200);
+    assert_eq!(mine.body["status"], "created");
+    // HTTP API (JWT authorizer) claims work alike.
+    let mut v2 = sample("http-create-order.json");
+    v2["requestContext"]["authorizer"] =
+        json!({"jwt": {"claims": customer_claims("CUST-002"), "scopes": null}});
+    v2["rawPath"] = json!(format!("/orders/{id}"));
+    v2["routeKey"] = json!("GET /orders/{orderId}");
+    v2["requestContext"]["http"]["method"] = json!("GET");
+    v2["requestContext"]["http"]["path"] = json!(format!("/orders/{id}"));
+    v2["body"] = Value::Null;
+    let v2 = send(&h.api, v2).await;
+    assert_eq!(v2.status, 404, "{v2:?}");
+    let staff_get = send(&h.api, get).await;
+    assert_eq!(staff_get.status, 200);
+    let staff_cancel = send(&h.api, cancel).await;
+    assert_eq!(staff_cancel.status, 200);
+    assert_eq!(staff_cancel.body["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_customer_lists_only_its_own_orders() {
+    let h = harness();
+    send(&h.api, post(GOOD)).await;
+    let list = |who: &str| {
+        as_caller(
+            as_gateway_sends(rest("GET", "/customers/CUST-001/orders", None)),
+            customer_claims(who),
+        )
+    };
+    let own = send(&h.api, list("CUST-001")).await;
+    assert_eq!(own.status, 200);
+    assert_eq!(own.body["items"].as_array().map(Vec::len), Some(1));
+    let other = send(&h.api, list("CUST-002")).await;
+    assert_eq!(other.status, 403, "{other:?}");
+    assert_eq!(other.body["type"], "urn:orders:problem:forbidden");
+}
+
+#[tokio::test]
+async fn a_cursor_is_refused_to_another_caller_and_when_changed() {
+    let h = harness();
+    for _ in 0..3 {
+        send(&h.api, as_caller(post(GOOD), customer_claims("CUST-001"))).await;
+    }
+    let page = |who: Value, customer: &str, query: &str| {
+        as_caller(
+            as_gateway_sends(rest(
+                "GET",
+                &format!("/customers/{customer}/orders?{query}"),
+                None,
+            )),
+            who,
+        )
+    };
+    let first = send(
+        &h.api,
+        page(customer_claims("CUST-001"), "CUST-001", "limit=1"),
+    )
+    .await;
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let next = send(
+        &h.api,
+        page(
+            customer_claims("CUST-001"),
+            "CUST-001",
+            &format!("cursor={cursor}"),
+        ),
+    )
+    .await;
+    assert_eq!(next.status, 200, "{next:?}");
+    let foreign = send(
+        &h.api,
+        page(
+            customer_claims("CUST-002"),
+            "CUST-002",
+            &format!("cursor={cursor}"),
+        ),
+    )
+    .await;
+    assert_eq!(foreign.status, 400, "{foreign:?}");
     assert_eq!(
-        reply.body["detail"],
-        "cursor: the cursor was issued for another customer"
+        foreign.body["detail"],
+        "cursor: the cursor was issued for another caller or another list"
     );
+    // Staff may list CUST-001, but not with a cursor issued to the customer.
+    let staff = send(
+        &h.api,
+        page(staff_claims(), "CUST-001", &format!("cursor={cursor}")),
+    )
+    .await;
+    assert_eq!(staff.status, 400, "{staff:?}");
+    let mut changed = cursor.into_bytes();
+    changed[3] = if changed[3] == b'x' { b'y' } else { b'x' };
+    let changed = String::from_utf8(changed).expect("ascii");
+    let tampered = send(
+        &h.api,
+        page(
+            customer_claims("CUST-001"),
+            "CUST-001",
+            &format!("cursor={changed}"),
+        ),
+    )
+    .await;
+    assert_eq!(tampered.status, 400, "{tampered:?}");
+    assert_eq!(
+        tampered.body["detail"],
+        "cursor: the cursor is not one this service issued"
+    );
+}
+
+#[tokio::test]
+async fn one_idempotency_key_from_two_customers_is_two_orders() {
+    let h = harness();
+    let body = r#"{"items":[{"productId":"PROD-A","quantity":1}]}"#;
+    let mut ids = Vec::new();
+    for who in ["CUST-A", "CUST-B", "CUST-A"] {
+        let reply = send(
+            &h.api,
+            as_caller(
+                with_header(post(body), "Idempotency-Key", "shared-key"),
+                customer_claims(who),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        assert_eq!(reply.body["customerId"], who);
+        ids.push(reply.body["orderId"].as_str().expect("id").to_owned());
+    }
+    assert_ne!(ids[0], ids[1]);
+    // CUST-A's retry replays CUST-A's order, not CUST-B's.
+    assert_eq!(ids[0], ids[2]);
+    assert_eq!(h.repo.len(), 2);
 }
 
 fn failing_repo(err: fn() -> RepositoryError) -> Arc<MockOrderRepository> {
@@ -656,7 +892,7 @@ impl OrderRepository for Stalled {
 /// An invocation that has `left` before Lambda stops it.
 async fn send_with_time_left(api: &Api, event: Value, left: std::time::Duration) -> Value {
     api.handle_event(
-        event,
+        as_caller(event, staff_claims()),
         "invocation-1",
         Some(std::time::Instant::now() + left),
     )

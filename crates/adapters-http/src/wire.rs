@@ -82,6 +82,18 @@ impl<'o> Fields<'o, '_> {
         value
     }
 
+    /// A string that may be left out (`None` then, as when it is not a
+    /// string, which is reported).
+    fn optional_string(&mut self, key: &str) -> Option<String> {
+        match self.object.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.fail(key, "must be a string");
+                None
+            }
+        }
+    }
+
     fn string(&mut self, key: &str) -> Option<String> {
         match self.required(key)? {
             Value::String(s) => Some(s.clone()),
@@ -123,7 +135,8 @@ pub(crate) fn place_order(
         errors: &mut errors,
     };
     top.unknown(&["customerId", "items"]);
-    let customer_id = top.string("customerId");
+    // Optional: a customer's own id is the default; the use case decides.
+    let customer_id = top.optional_string("customerId");
     let items_value = top.required("items");
     let mut items = Vec::new();
     match items_value {
@@ -163,13 +176,14 @@ pub(crate) fn place_order(
         }
         Some(_) => errors.push(("items".into(), "must be an array".into())),
     }
-    match customer_id {
-        Some(customer_id) if errors.is_empty() => Ok(PlaceOrder {
+    if errors.is_empty() {
+        Ok(PlaceOrder {
             customer_id,
             items,
             idempotency_key,
-        }),
-        _ => Err(ApiError::Invalid(errors)),
+        })
+    } else {
+        Err(ApiError::Invalid(errors))
     }
 }
 

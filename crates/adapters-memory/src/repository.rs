@@ -64,7 +64,7 @@ impl OrderRepository for InMemoryOrderRepository {
         let live = idempotency.as_ref().and_then(|record| {
             state
                 .idempotency
-                .get(record.key.as_str())
+                .get(&record.scoped_key())
                 .filter(|(stored, _)| stored.expires_at > order.created_at())
                 .map(|(stored, original)| (stored.request_hash == record.request_hash, original))
         });
@@ -90,7 +90,7 @@ impl OrderRepository for InMemoryOrderRepository {
         if let Some(record) = idempotency {
             state
                 .idempotency
-                .insert(record.key.as_str().to_owned(), (record, id.clone()));
+                .insert(record.scoped_key(), (record, id.clone()));
         }
         state.orders.insert(id, order.clone());
         Ok(CreateOutcome::Created)

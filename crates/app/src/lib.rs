@@ -18,7 +18,7 @@ use adapters_http::Api;
 use adapters_system::{SystemClock, UlidIdGenerator};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
-use domain::{OrderService, ServiceConfig};
+use domain::{CursorKey, OrderService, ServiceConfig};
 use serde_json::Value;
 
 /// What a handler's failure is: any error, as `lambda_runtime` takes it.
@@ -106,30 +106,66 @@ pub fn binaries() -> impl Iterator<Item = &'static str> {
     BINARIES.iter().map(|(name, _)| *name)
 }
 
+/// The variable holding the key list cursors are signed with (the
+/// template sets it from the stage's Secrets Manager secret).
+pub const CURSOR_KEY_VAR: &str = "CURSOR_SIGNING_KEY";
+
 /// The configuration a function reads from its environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub table: String,
     pub bus: String,
     /// Open the SDK connections during init (`ORDERS_WARM_UP=off` skips).
     pub warm_up: bool,
+    /// `CURSOR_SIGNING_KEY`: required where cursors are issued (the HTTP
+    /// API's binary); other binaries issue none.
+    pub cursor_key: Option<CursorKey>,
 }
 
 impl Config {
-    /// Reads `TABLE_NAME`, `EVENT_BUS_NAME` and `ORDERS_WARM_UP` through
-    /// `var`; a missing name says which and what it is for.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// Reads `TABLE_NAME`, `EVENT_BUS_NAME`, `ORDERS_WARM_UP` and
+    /// `CURSOR_SIGNING_KEY` through `var` for `binary`; a missing or
+    /// unusable value says which and what it is for.
+    pub fn from_vars(binary: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let need = |name: &str, what: &str| {
             var(name)
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| format!("{name} must name {what}"))
         };
+        let cursor_key = match var(CURSOR_KEY_VAR).filter(|v| !v.is_empty()) {
+            Some(text) => Some(CursorKey::new(text.as_bytes()).ok_or_else(|| {
+                format!(
+                    "{CURSOR_KEY_VAR} must hold at least {} bytes, not {}",
+                    CursorKey::MIN_LEN,
+                    text.len()
+                )
+            })?),
+            None if binary == HTTP_API_BINARY => {
+                return Err(format!(
+                    "{CURSOR_KEY_VAR} must hold the key list cursors are signed with (at least {} bytes)",
+                    CursorKey::MIN_LEN
+                ));
+            }
+            None => None,
+        };
         Ok(Self {
             table: need("TABLE_NAME", "the orders table")?,
             bus: need("EVENT_BUS_NAME", "the event bus")?,
             warm_up: var("ORDERS_WARM_UP").as_deref() != Some("off"),
+            cursor_key,
         })
     }
+}
+
+/// A key of 32 random bytes, for a process that issues no cursors (its
+/// service still needs one): nothing signed with it outlives the process.
+pub fn ephemeral_cursor_key() -> CursorKey {
+    let mut bytes = [0u8; 32];
+    // Without the system's randomness a fixed key would be guessable:
+    // better to stop.
+    getrandom::fill(&mut bytes)
+        .unwrap_or_else(|e| panic!("no system randomness for a cursor key: {e}"));
+    CursorKey::new(&bytes).unwrap_or_else(|| unreachable!("32 bytes"))
 }
 
 /// The order service on DynamoDB and EventBridge, as the functions run it.
@@ -167,7 +203,12 @@ pub async fn service(config: &Config) -> OrderService {
         Arc::new(publisher),
         Arc::new(SystemClock),
         Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
+        ServiceConfig::new(
+            config
+                .cursor_key
+                .clone()
+                .unwrap_or_else(ephemeral_cursor_key),
+        ),
     )
 }
 
@@ -175,7 +216,7 @@ pub async fn service(config: &Config) -> OrderService {
 /// service, then the runtime loop with `binary`'s handler.
 pub async fn run(binary: &str) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_vars(|name| std::env::var(name).ok())?;
+    let config = Config::from_vars(binary, |name| std::env::var(name).ok())?;
     let service = service(&config).await;
     let handler = handler(binary, &service)
         .ok_or_else(|| format!("the composition root does not compose {binary}"))?;
@@ -209,36 +250,86 @@ mod tests {
         }
     }
 
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
     fn configuration_comes_from_the_environment() {
-        let config =
-            Config::from_vars(vars(&[("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b")])).unwrap();
+        let config = Config::from_vars(
+            HTTP_API_BINARY,
+            vars(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                (CURSOR_KEY_VAR, KEY),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((config.table.as_str(), config.bus.as_str()), ("t", "b"));
+        assert!(config.warm_up);
         assert_eq!(
-            config,
-            Config {
-                table: "t".into(),
-                bus: "b".into(),
-                warm_up: true
-            }
+            format!("{:?}", config.cursor_key),
+            "Some(CursorKey(32 bytes))"
         );
-        let off = Config::from_vars(vars(&[
-            ("TABLE_NAME", "t"),
-            ("EVENT_BUS_NAME", "b"),
-            ("ORDERS_WARM_UP", "off"),
-        ]))
+        let off = Config::from_vars(
+            "fn-events",
+            vars(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("ORDERS_WARM_UP", "off"),
+            ]),
+        )
         .unwrap();
         assert!(!off.warm_up);
+        assert!(off.cursor_key.is_none());
     }
 
     #[test]
     fn a_missing_variable_is_named() {
-        let err = Config::from_vars(vars(&[("EVENT_BUS_NAME", "b")])).unwrap_err();
-        assert_eq!(err, "TABLE_NAME must name the orders table");
-        let err =
-            Config::from_vars(vars(&[("TABLE_NAME", ""), ("EVENT_BUS_NAME", "b")])).unwrap_err();
-        assert_eq!(err, "TABLE_NAME must name the orders table");
-        let err = Config::from_vars(vars(&[("TABLE_NAME", "t")])).unwrap_err();
-        assert_eq!(err, "EVENT_BUS_NAME must name the event bus");
+        let api = |pairs: &[(&str, &str)]| {
+            Config::from_vars(HTTP_API_BINARY, vars(pairs))
+                .map(|_| ())
+                .unwrap_err()
+        };
+        assert_eq!(
+            api(&[("EVENT_BUS_NAME", "b"), (CURSOR_KEY_VAR, KEY)]),
+            "TABLE_NAME must name the orders table"
+        );
+        assert_eq!(
+            api(&[
+                ("TABLE_NAME", ""),
+                ("EVENT_BUS_NAME", "b"),
+                (CURSOR_KEY_VAR, KEY)
+            ]),
+            "TABLE_NAME must name the orders table"
+        );
+        assert_eq!(
+            api(&[("TABLE_NAME", "t"), (CURSOR_KEY_VAR, KEY)]),
+            "EVENT_BUS_NAME must name the event bus"
+        );
+        assert_eq!(
+            api(&[("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b")]),
+            "CURSOR_SIGNING_KEY must hold the key list cursors are signed with (at least 32 bytes)"
+        );
+        assert_eq!(
+            api(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                (CURSOR_KEY_VAR, "short")
+            ]),
+            "CURSOR_SIGNING_KEY must hold at least 32 bytes, not 5"
+        );
+    }
+
+    #[test]
+    fn ephemeral_keys_differ() {
+        // Two keys sign the same cursor differently.
+        let list = domain::CustomerId::parse("C").unwrap();
+        let caller = domain::Caller::Customer(list.clone());
+        let position = domain::ListPosition {
+            created_at: domain::Timestamp::from_unix_millis(0).unwrap(),
+            order_id: domain::OrderId::parse("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R").unwrap(),
+        };
+        let sign = |key: &CursorKey| domain::ListCursor::encode(key, &caller, &list, &position);
+        assert_ne!(sign(&ephemeral_cursor_key()), sign(&ephemeral_cursor_key()));
     }
 
     #[test]
@@ -248,7 +339,7 @@ mod tests {
             Arc::new(domain::MockEventPublisher::new()),
             Arc::new(SystemClock),
             Arc::new(UlidIdGenerator::new()),
-            ServiceConfig::default(),
+            ServiceConfig::new(ephemeral_cursor_key()),
         );
         for binary in binaries() {
             assert!(handler(binary, &service).is_some(), "{binary}");

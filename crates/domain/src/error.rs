@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::caller::Forbidden;
 use crate::cursor::CursorError;
 use crate::order::TransitionError;
 use crate::values::ValueError;
@@ -44,8 +45,13 @@ pub enum OrderError {
     /// One or more inputs are invalid; every invalid field is listed.
     #[error("the request has {} invalid field(s)", .0.len())]
     Invalid(Vec<FieldError>),
+    /// No such order, or (for a customer) another customer's order: the
+    /// two are not told apart.
     #[error("no such order")]
     NotFound,
+    /// The caller asked for what is not theirs.
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("the idempotency key was already used with another request")]

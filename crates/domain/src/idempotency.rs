@@ -3,6 +3,8 @@
 //! A client that retries `POST /orders` with the same key gets the order the
 //! first attempt created, not a second order. The record holds a hash of the
 //! request so that the same key with another body is told apart (a conflict).
+//! A key is scoped to the caller that sent it: another caller's request
+//! with the same key is another order, and learns nothing of the first.
 
 use std::fmt;
 
@@ -82,11 +84,22 @@ impl RequestHash {
 }
 
 /// Binds a key to the request that first used it, until `expires_at`.
+/// Keys are the caller's own: the same key from two callers is two
+/// records (`scope` is `Caller::scope`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
+    pub scope: String,
     pub key: IdempotencyKey,
     pub request_hash: RequestHash,
     pub expires_at: Timestamp,
+}
+
+impl IdempotencyRecord {
+    /// `<scope>#<key>`: what a store keys the record by. Neither part can
+    /// hold `#`, so two callers' keys never meet.
+    pub fn scoped_key(&self) -> String {
+        format!("{}#{}", self.scope, self.key)
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `IdGenerator` ports; storage and event delivery through `OrderRepository`
 //! and `EventPublisher`. Everything here is deterministic given those ports.
 
+mod caller;
 mod cursor;
 mod error;
 mod event;
@@ -18,7 +19,8 @@ mod service;
 mod time;
 mod values;
 
-pub use cursor::{CursorError, ListCursor, ListPosition, PageLimit};
+pub use caller::{Caller, Forbidden, StaffId};
+pub use cursor::{CursorError, CursorKey, ListCursor, ListPosition, PageLimit};
 pub use error::{BoxError, Field, FieldError, OrderError};
 pub use event::{EventKind, OrderEvent};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestHash};

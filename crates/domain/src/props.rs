@@ -1,10 +1,12 @@
 //! Property tests of the value types and the cursor: every valid value
 //! round-trips through its text, no input makes a parser panic, and a
-//! cursor made for one customer never opens another's orders.
+//! cursor issued to one customer never opens another's orders, nor does one
+//! made without the key.
 
 use proptest::prelude::*;
 
-use crate::cursor::{CursorError, ListCursor, ListPosition};
+use crate::caller::Caller;
+use crate::cursor::{CursorError, CursorKey, ListCursor, ListPosition};
 use crate::time::Timestamp;
 use crate::values::{CustomerId, OrderId, ProductId, Quantity};
 
@@ -54,7 +56,8 @@ proptest! {
         let _ = ProductId::parse(&raw);
         let _ = OrderId::parse(&raw);
         let _ = Timestamp::parse_rfc3339(&raw);
-        let _ = ListCursor::decode(&raw, &CustomerId::parse("C").unwrap_or_else(|_| unreachable!()));
+        let c = CustomerId::parse("C").unwrap_or_else(|_| unreachable!());
+        let _ = ListCursor::decode(&key(), &raw, &Caller::Customer(c.clone()), &c);
     }
 
     #[test]
@@ -65,22 +68,37 @@ proptest! {
     }
 
     #[test]
-    fn a_cursor_made_for_another_customer_is_refused(owner in customer(), victim in customer(), at in timestamp(), id in order_id()) {
-        // A client that writes its own cursor naming another customer gets
-        // nothing from it when listing its own orders, and listing the
-        // victim's orders is the victim's URL, not the cursor's doing.
-        prop_assume!(owner != victim);
-        let forged = ListCursor::encode(&victim, &ListPosition { created_at: at, order_id: id });
-        prop_assert_eq!(ListCursor::decode(&forged, &owner), Err(CursorError::OtherCustomer));
+    fn a_cursor_issued_to_another_customer_is_refused(owner in customer(), other in customer(), at in timestamp(), id in order_id()) {
+        // A cursor of the owner's list, tried by another customer on its
+        // own list or on the owner's: refused either way.
+        prop_assume!(owner != other);
+        let issued = ListCursor::encode(&key(), &Caller::Customer(owner.clone()), &owner, &ListPosition { created_at: at, order_id: id });
+        let thief = Caller::Customer(other.clone());
+        prop_assert_eq!(ListCursor::decode(&key(), &issued, &thief, &other), Err(CursorError::OtherCaller));
+        prop_assert_eq!(ListCursor::decode(&key(), &issued, &thief, &owner), Err(CursorError::OtherCaller));
     }
 
     #[test]
-    fn a_cursor_opens_only_its_own_customers_orders(owner in customer(), other in customer(), at in timestamp(), id in order_id()) {
+    fn a_cursor_opens_only_its_own_callers_list(owner in customer(), at in timestamp(), id in order_id()) {
         let position = ListPosition { created_at: at, order_id: id };
-        let cursor = ListCursor::encode(&owner, &position);
-        prop_assert_eq!(ListCursor::decode(&cursor, &owner), Ok(position));
-        if other != owner {
-            prop_assert_eq!(ListCursor::decode(&cursor, &other), Err(CursorError::OtherCustomer));
-        }
+        let me = Caller::Customer(owner.clone());
+        let cursor = ListCursor::encode(&key(), &me, &owner, &position);
+        prop_assert_eq!(ListCursor::decode(&key(), &cursor, &me, &owner), Ok(position));
     }
+
+    #[test]
+    fn no_cursor_made_without_the_key_is_accepted(owner in customer(), at in timestamp(), id in order_id(), guess in proptest::collection::vec(any::<u8>(), 32..64)) {
+        let position = ListPosition { created_at: at, order_id: id };
+        let me = Caller::Customer(owner.clone());
+        let Some(guessed) = CursorKey::new(&guess) else { unreachable!() };
+        prop_assume!(guess != KEY);
+        let forged = ListCursor::encode(&guessed, &me, &owner, &position);
+        prop_assert_eq!(ListCursor::decode(&key(), &forged, &me, &owner), Err(CursorError::Malformed));
+    }
+}
+
+const KEY: &[u8] = b"the property tests' cursor key!!";
+
+fn key() -> CursorKey {
+    CursorKey::new(KEY).unwrap_or_else(|| unreachable!())
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::cursor::{ListCursor, PageLimit};
+use crate::caller::{Caller, Forbidden};
+use crate::cursor::{CursorKey, ListCursor, PageLimit};
 use crate::error::{Field, FieldError, OrderError};
 use crate::event::{EventKind, OrderEvent};
 use crate::idempotency::{IdempotencyKey, IdempotencyRecord, RequestHash};
@@ -29,9 +30,11 @@ pub struct LineItemInput {
 }
 
 /// A request to place an order, as it arrived: `place` validates it.
+/// `customer_id` is whom the order is for: optional for a customer (it
+/// must be the customer itself), required for staff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceOrder {
-    pub customer_id: String,
+    pub customer_id: Option<String>,
     pub items: Vec<LineItemInput>,
     pub idempotency_key: Option<String>,
 }
@@ -78,19 +81,25 @@ pub struct RelayReport {
     pub oldest_mark_age: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServiceConfig {
     /// How long an idempotency key stays bound to its first request.
     pub idempotency_ttl: Duration,
     /// How many times a change is retried when the order changed under it.
     pub max_attempts: u32,
+    /// What list cursors are signed with. There is no default: a key
+    /// anyone could know would let anyone forge cursors.
+    pub cursor_key: CursorKey,
 }
 
-impl Default for ServiceConfig {
-    fn default() -> Self {
+impl ServiceConfig {
+    /// Idempotency keys held 24 hours, 3 attempts per change, cursors
+    /// signed with `cursor_key`.
+    pub fn new(cursor_key: CursorKey) -> Self {
         Self {
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             max_attempts: 3,
+            cursor_key,
         }
     }
 }
@@ -145,8 +154,8 @@ impl OrderService {
     /// Every invalid field is reported at once, and nothing is stored or
     /// published then. A failure to publish does not fail the request: the
     /// order is stored and marked, and the relay publishes it.
-    pub async fn place(&self, request: PlaceOrder) -> Result<Placed, OrderError> {
-        self.place_by(request, std::future::pending()).await
+    pub async fn place(&self, caller: &Caller, request: PlaceOrder) -> Result<Placed, OrderError> {
+        self.place_by(caller, request, std::future::pending()).await
     }
 
     /// `place`, with publishing bounded by `deadline` (a future that
@@ -155,13 +164,15 @@ impl OrderService {
     /// what is not published by then stays marked for the relay.
     pub async fn place_by(
         &self,
+        caller: &Caller,
         request: PlaceOrder,
         deadline: impl Future<Output = ()> + Send,
     ) -> Result<Placed, OrderError> {
-        let (customer, items, key) = validate(request)?;
+        let (customer, items, key) = validate(caller, request)?;
         let now = self.clock.now();
         let order = Order::place(self.ids.next_order_id(), customer, items, now);
         let record = key.map(|key| IdempotencyRecord {
+            scope: caller.scope(),
             key,
             request_hash: RequestHash::of_order_request(order.customer_id(), order.items()),
             expires_at: now.plus(self.config.idempotency_ttl),
@@ -190,48 +201,69 @@ impl OrderService {
         }
     }
 
-    pub async fn get(&self, id: &OrderId) -> Result<Order, OrderError> {
-        self.repo
-            .get(id)
-            .await
-            .map_err(repository_error)?
+    /// The order, when the caller may see it: another customer's order is
+    /// `NotFound`, as a missing one.
+    pub async fn get(&self, caller: &Caller, id: &OrderId) -> Result<Order, OrderError> {
+        self.load(id)
+            .await?
+            .filter(|order| caller.may_act_for(order.customer_id()))
             .ok_or(OrderError::NotFound)
     }
 
+    async fn load(&self, id: &OrderId) -> Result<Option<Order>, OrderError> {
+        self.repo.get(id).await.map_err(repository_error)
+    }
+
     /// A page of the customer's orders, newest first, and the cursor of the
-    /// next page when there may be one.
+    /// next page when there may be one. A customer lists only its own
+    /// (another's is `Forbidden`); a cursor must be one issued to this
+    /// caller for this list.
     pub async fn list(
         &self,
+        caller: &Caller,
         customer: &CustomerId,
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<(Vec<Order>, Option<String>), OrderError> {
+        if !caller.may_act_for(customer) {
+            return Err(Forbidden::AnotherCustomersList.into());
+        }
+        let key = &self.config.cursor_key;
         let after = cursor
-            .map(|raw| ListCursor::decode(raw, customer))
+            .map(|raw| ListCursor::decode(key, raw, caller, customer))
             .transpose()?;
         let OrderPage { orders, next } = self
             .repo
             .list_by_customer(customer, limit, after)
             .await
             .map_err(repository_error)?;
-        let next = next.map(|position| ListCursor::encode(customer, &position));
+        let next = next.map(|position| ListCursor::encode(key, caller, customer, &position));
         Ok((orders, next))
     }
 
-    /// Cancels an order and publishes `OrderCancelled`.
-    pub async fn cancel(&self, id: &OrderId) -> Result<(Order, Delivery), OrderError> {
-        self.cancel_by(id, std::future::pending()).await
+    /// Cancels an order and publishes `OrderCancelled`. Another customer's
+    /// order is `NotFound`, as in `get`.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+    ) -> Result<(Order, Delivery), OrderError> {
+        self.cancel_by(caller, id, std::future::pending()).await
     }
 
     /// `cancel`, with publishing bounded by `deadline`, as `place_by`.
     pub async fn cancel_by(
         &self,
+        caller: &Caller,
         id: &OrderId,
         deadline: impl Future<Output = ()> + Send,
     ) -> Result<(Order, Delivery), OrderError> {
         let mut changed = false;
         let order = self
             .change(id, |order, now| {
+                if !caller.may_act_for(order.customer_id()) {
+                    return Err(OrderError::NotFound);
+                }
                 // Idempotent: a retried cancel whose first attempt
                 // committed gets the cancelled order, and nothing is
                 // written or published again.
@@ -344,10 +376,10 @@ impl OrderService {
     /// returns whether it changed anything; nothing is written when not.
     async fn change<F>(&self, id: &OrderId, mut apply: F) -> Result<Order, OrderError>
     where
-        F: FnMut(&mut Order, crate::time::Timestamp) -> Result<bool, crate::order::TransitionError>,
+        F: FnMut(&mut Order, crate::time::Timestamp) -> Result<bool, OrderError>,
     {
         for _ in 0..self.config.max_attempts.max(1) {
-            let mut order = self.get(id).await?;
+            let mut order = self.load(id).await?.ok_or(OrderError::NotFound)?;
             let expected = order.version();
             if !apply(&mut order, self.clock.now())? {
                 return Ok(order);
@@ -408,19 +440,36 @@ async fn first_of<T>(
     .await
 }
 
-/// Parses every field and reports all that are invalid, not just the first.
+/// Parses every field and reports all that are invalid, not just the
+/// first; a valid customer id that is not the caller's own (for a
+/// customer) is `Forbidden` before anything else is judged.
 fn validate(
+    caller: &Caller,
     request: PlaceOrder,
 ) -> Result<(CustomerId, LineItems, Option<IdempotencyKey>), OrderError> {
     let mut errors = Vec::new();
-    let customer = CustomerId::parse(&request.customer_id)
-        .map_err(|error| {
+    let named = request.customer_id.as_deref().map(CustomerId::parse);
+    let customer = match (caller, named) {
+        (_, Some(Ok(named))) if !caller.may_act_for(&named) => {
+            return Err(Forbidden::OrderForAnotherCustomer.into());
+        }
+        (_, Some(Ok(named))) => Some(named),
+        (Caller::Customer(me), None) => Some(me.clone()),
+        (Caller::Staff(_), None) => {
+            errors.push(FieldError {
+                field: Field::CustomerId,
+                error: crate::values::ValueError::Required,
+            });
+            None
+        }
+        (_, Some(Err(error))) => {
             errors.push(FieldError {
                 field: Field::CustomerId,
                 error,
-            })
-        })
-        .ok();
+            });
+            None
+        }
+    };
     let key = match request
         .idempotency_key
         .as_deref()

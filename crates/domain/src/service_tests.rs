@@ -8,7 +8,7 @@ use std::time::Duration;
 use mockall::predicate::eq;
 
 use super::*;
-use crate::cursor::ListPosition;
+use crate::cursor::{CursorError, ListPosition};
 use crate::order::{OrderStatus, Version};
 use crate::ports::{
     MockClock, MockEventPublisher, MockIdGenerator, MockOrderRepository, PendingEvent,
@@ -58,14 +58,32 @@ impl Doubles {
             Arc::new(self.events),
             Arc::new(self.clock),
             Arc::new(self.ids),
-            ServiceConfig::default(),
+            config(),
         )
     }
 }
 
+fn key() -> CursorKey {
+    CursorKey::new(b"the service tests' cursor key!!!").unwrap()
+}
+
+fn config() -> ServiceConfig {
+    ServiceConfig::new(key())
+}
+
+/// A member of staff: acts on any order (the rules of `Caller` have
+/// their own tests below; the other tests act as staff).
+fn staff() -> Caller {
+    Caller::Staff(crate::caller::StaffId::parse("staff-1").unwrap())
+}
+
+fn customer(id: &str) -> Caller {
+    Caller::Customer(CustomerId::parse(id).unwrap())
+}
+
 fn request(customer: &str, items: &[(&str, i64)], key: Option<&str>) -> PlaceOrder {
     PlaceOrder {
-        customer_id: customer.to_owned(),
+        customer_id: Some(customer.to_owned()),
         items: items
             .iter()
             .map(|(p, q)| LineItemInput {
@@ -139,7 +157,10 @@ async fn placing_an_order_stores_it_publishes_order_placed_and_clears_the_mark()
 
     let placed = d
         .service()
-        .place(request("CUST-001", &[("PROD-A", 2), ("PROD-B", 1)], None))
+        .place(
+            &staff(),
+            request("CUST-001", &[("PROD-A", 2), ("PROD-B", 1)], None),
+        )
         .await
         .unwrap();
 
@@ -153,11 +174,14 @@ async fn an_invalid_request_is_reported_field_by_field_and_nothing_is_stored_or_
     // No expectations: any call to a port fails the test.
     let service = Doubles::new().service();
     let err = service
-        .place(request(
-            "CUST#1",
-            &[("PROD-A", 0), ("a/b", 10_001), ("PROD-C", 1)],
-            Some("bad key"),
-        ))
+        .place(
+            &staff(),
+            request(
+                "CUST#1",
+                &[("PROD-A", 0), ("a/b", 10_001), ("PROD-C", 1)],
+                Some("bad key"),
+            ),
+        )
         .await
         .unwrap_err();
     let fields: Vec<Field> = invalid_fields(err).into_iter().map(|(f, _)| f).collect();
@@ -202,7 +226,10 @@ async fn list_rules_are_checked_and_nothing_is_stored() {
             vec![(Field::Items, ValueError::DuplicateProduct("A".into()))],
         ),
     ] {
-        let err = service.place(request("C", &items, None)).await.unwrap_err();
+        let err = service
+            .place(&staff(), request("C", &items, None))
+            .await
+            .unwrap_err();
         assert_eq!(invalid_fields(err), expected);
     }
 }
@@ -216,7 +243,7 @@ async fn a_failing_store_fails_the_request_and_nothing_is_published() {
         .returning(|_, _| Err(RepositoryError::Unavailable("throttled".into())));
     let err = d
         .service()
-        .place(request("C", &[("A", 1)], None))
+        .place(&staff(), request("C", &[("A", 1)], None))
         .await
         .unwrap_err();
     assert!(matches!(err, OrderError::Unavailable(_)), "{err:?}");
@@ -236,7 +263,7 @@ async fn a_failing_bus_still_acknowledges_the_order_and_keeps_its_mark() {
     // No clear_mark expectation: the mark must stay for the relay.
     let placed = d
         .service()
-        .place(request("C", &[("A", 1)], None))
+        .place(&staff(), request("C", &[("A", 1)], None))
         .await
         .unwrap();
     assert!(matches!(
@@ -269,11 +296,15 @@ async fn publishing_stops_at_the_deadline_and_the_order_is_acknowledged_with_its
         Arc::new(Stalled),
         Arc::new(d.clock),
         Arc::new(d.ids),
-        ServiceConfig::default(),
+        config(),
     );
     // A deadline already passed when publishing starts.
     let placed = service
-        .place_by(request("C", &[("A", 1)], None), std::future::ready(()))
+        .place_by(
+            &staff(),
+            request("C", &[("A", 1)], None),
+            std::future::ready(()),
+        )
         .await
         .unwrap();
     assert!(
@@ -303,6 +334,7 @@ async fn an_idempotency_key_is_stored_with_the_request_hash_and_expiry() {
         .withf(move |_, record| {
             record.as_ref().is_some_and(|r| {
                 r.key.as_str() == "key-1"
+                    && r.scope == "staff:staff-1"
                     && r.request_hash == hash
                     && r.expires_at == now().plus(Duration::from_secs(86_400))
             })
@@ -312,7 +344,7 @@ async fn an_idempotency_key_is_stored_with_the_request_hash_and_expiry() {
     d.events.expect_publish().times(1).returning(|_| Ok(()));
     d.repo.expect_clear_mark().times(1).returning(|_, _| Ok(()));
     d.service()
-        .place(request("C", &[("A", 1)], Some("key-1")))
+        .place(&staff(), request("C", &[("A", 1)], Some("key-1")))
         .await
         .unwrap();
 }
@@ -328,7 +360,10 @@ async fn placing_again_with_the_same_key_returns_the_first_order_and_publishes_n
         .returning(move |_, _| Ok(CreateOutcome::Replayed(returned.clone())));
     let placed = d
         .service()
-        .place(request("CUST-001", &[("PROD-A", 2)], Some("key-1")))
+        .place(
+            &staff(),
+            request("CUST-001", &[("PROD-A", 2)], Some("key-1")),
+        )
         .await
         .unwrap();
     assert!(placed.replayed);
@@ -344,7 +379,7 @@ async fn the_same_key_with_another_request_is_refused() {
         .returning(|_, _| Err(RepositoryError::IdempotencyKeyReused));
     let err = d
         .service()
-        .place(request("C", &[("A", 1)], Some("key-1")))
+        .place(&staff(), request("C", &[("A", 1)], Some("key-1")))
         .await
         .unwrap_err();
     assert!(matches!(err, OrderError::IdempotencyKeyReused));
@@ -377,7 +412,7 @@ async fn cancelling_stores_the_new_version_with_a_mark_and_publishes_order_cance
         .with(eq(order_id()), eq(EventKind::OrderCancelled))
         .times(1)
         .returning(|_, _| Ok(()));
-    let (order, delivery) = d.service().cancel(&order_id()).await.unwrap();
+    let (order, delivery) = d.service().cancel(&staff(), &order_id()).await.unwrap();
     assert_eq!(order.status(), OrderStatus::Cancelled);
     assert!(matches!(delivery, Delivery::Published));
 }
@@ -390,7 +425,7 @@ async fn cancelling_a_cancelled_order_returns_it_and_writes_and_publishes_nothin
     d.repo
         .expect_get()
         .returning(|_| Ok(Some(stored_order(OrderStatus::Cancelled))));
-    let (order, delivery) = d.service().cancel(&order_id()).await.unwrap();
+    let (order, delivery) = d.service().cancel(&staff(), &order_id()).await.unwrap();
     assert_eq!(order.status(), OrderStatus::Cancelled);
     assert!(matches!(delivery, Delivery::Unchanged));
 }
@@ -399,7 +434,7 @@ async fn cancelling_a_cancelled_order_returns_it_and_writes_and_publishes_nothin
 async fn cancelling_an_unknown_order_is_not_found() {
     let mut d = Doubles::new().with_time_and_ids();
     d.repo.expect_get().returning(|_| Ok(None));
-    let err = d.service().cancel(&order_id()).await.unwrap_err();
+    let err = d.service().cancel(&staff(), &order_id()).await.unwrap_err();
     assert!(matches!(err, OrderError::NotFound));
 }
 
@@ -421,7 +456,7 @@ async fn a_concurrent_change_is_retried_from_a_fresh_read() {
     });
     d.events.expect_publish().times(1).returning(|_| Ok(()));
     d.repo.expect_clear_mark().times(1).returning(|_, _| Ok(()));
-    let (order, _) = d.service().cancel(&order_id()).await.unwrap();
+    let (order, _) = d.service().cancel(&staff(), &order_id()).await.unwrap();
     assert_eq!(order.status(), OrderStatus::Cancelled);
 }
 
@@ -436,7 +471,7 @@ async fn a_change_that_keeps_conflicting_gives_up_with_a_conflict() {
         .expect_update()
         .times(3)
         .returning(|_, _, _| Err(RepositoryError::VersionConflict));
-    let err = d.service().cancel(&order_id()).await.unwrap_err();
+    let err = d.service().cancel(&staff(), &order_id()).await.unwrap_err();
     assert!(matches!(err, OrderError::Conflict));
 }
 
@@ -520,7 +555,7 @@ async fn listing_decodes_the_cursor_and_encodes_the_next_one() {
         created_at: now(),
         order_id: order_id(),
     };
-    let cursor = ListCursor::encode(&customer, &position);
+    let cursor = ListCursor::encode(&key(), &staff(), &customer, &position);
     let expected = position.clone();
     d.repo
         .expect_list_by_customer()
@@ -536,7 +571,12 @@ async fn listing_decodes_the_cursor_and_encodes_the_next_one() {
         });
     let (orders, next) = d
         .service()
-        .list(&customer, PageLimit::parse(5).unwrap(), Some(&cursor))
+        .list(
+            &staff(),
+            &customer,
+            PageLimit::parse(5).unwrap(),
+            Some(&cursor),
+        )
         .await
         .unwrap();
     assert_eq!(orders.len(), 1);
@@ -547,6 +587,8 @@ async fn listing_decodes_the_cursor_and_encodes_the_next_one() {
 async fn a_cursor_of_another_customer_is_refused_before_the_store_is_asked() {
     let service = Doubles::new().service();
     let cursor = ListCursor::encode(
+        &key(),
+        &customer("OTHER"),
         &CustomerId::parse("OTHER").unwrap(),
         &ListPosition {
             created_at: now(),
@@ -555,6 +597,7 @@ async fn a_cursor_of_another_customer_is_refused_before_the_store_is_asked() {
     );
     let err = service
         .list(
+            &customer("ME"),
             &CustomerId::parse("ME").unwrap(),
             PageLimit::DEFAULT,
             Some(&cursor),
@@ -649,4 +692,208 @@ async fn the_relay_with_nothing_marked_publishes_nothing() {
         .returning(|_, _| Ok(PendingEvents::default()));
     let report = d.service().relay(Duration::ZERO, 10).await.unwrap();
     assert_eq!(report, RelayReport::default());
+}
+
+// Who may do what (`Caller`): one table per use case. The order the
+// doubles hold belongs to CUST-001.
+
+/// What a rule expects of a use case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Allowed,
+    NotFound,
+    Forbidden,
+    Invalid,
+}
+
+fn outcome<T: std::fmt::Debug>(result: Result<T, OrderError>) -> Expect {
+    match result {
+        Ok(_) => Expect::Allowed,
+        Err(OrderError::NotFound) => Expect::NotFound,
+        Err(OrderError::Forbidden(_)) => Expect::Forbidden,
+        Err(OrderError::Invalid(_)) => Expect::Invalid,
+        Err(other) => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn who_may_place_an_order_for_whom() {
+    // (caller, body customerId, expected, the customer the order is for)
+    let cases: [(Caller, Option<&str>, Expect, Option<&str>); 6] = [
+        (
+            customer("CUST-001"),
+            None,
+            Expect::Allowed,
+            Some("CUST-001"),
+        ),
+        (
+            customer("CUST-001"),
+            Some("CUST-001"),
+            Expect::Allowed,
+            Some("CUST-001"),
+        ),
+        (
+            customer("CUST-001"),
+            Some("CUST-002"),
+            Expect::Forbidden,
+            None,
+        ),
+        (staff(), Some("CUST-002"), Expect::Allowed, Some("CUST-002")),
+        (staff(), None, Expect::Invalid, None),
+        (customer("CUST-001"), Some("C#1"), Expect::Invalid, None),
+    ];
+    for (caller, named, expected, stored_for) in cases {
+        let mut d = Doubles::new().with_time_and_ids();
+        if let Some(owner) = stored_for {
+            let owner = owner.to_owned();
+            d.repo
+                .expect_create()
+                .withf(move |order, _| order.customer_id().as_str() == owner)
+                .times(1)
+                .returning(|_, _| Ok(CreateOutcome::Created));
+            d.events.expect_publish().returning(|_| Ok(()));
+            d.repo.expect_clear_mark().returning(|_, _| Ok(()));
+        }
+        let mut body = request("X", &[("A", 1)], None);
+        body.customer_id = named.map(str::to_owned);
+        let got = outcome(d.service().place(&caller, body).await);
+        assert_eq!(got, expected, "{caller} places for {named:?}");
+    }
+}
+
+#[tokio::test]
+async fn who_may_read_and_cancel_an_order() {
+    let cases = [
+        (customer("CUST-001"), Expect::Allowed),
+        (customer("CUST-002"), Expect::NotFound),
+        (staff(), Expect::Allowed),
+    ];
+    for (caller, expected) in cases {
+        let mut d = Doubles::new().with_time_and_ids();
+        d.repo
+            .expect_get()
+            .returning(|_| Ok(Some(stored_order(OrderStatus::Created))));
+        if expected == Expect::Allowed {
+            d.repo.expect_update().times(1).returning(|_, _, _| Ok(()));
+            d.events.expect_publish().times(1).returning(|_| Ok(()));
+            d.repo.expect_clear_mark().times(1).returning(|_, _| Ok(()));
+        }
+        let service = d.service();
+        assert_eq!(
+            outcome(service.get(&caller, &order_id()).await),
+            expected,
+            "{caller} reads"
+        );
+        // Another customer's cancel changes nothing: no update is expected.
+        assert_eq!(
+            outcome(service.cancel(&caller, &order_id()).await),
+            expected,
+            "{caller} cancels"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_order_and_another_customers_order_are_the_same_answer() {
+    let mut d = Doubles::new().with_time_and_ids();
+    d.repo.expect_get().returning(|_| Ok(None));
+    let service = d.service();
+    let missing = service
+        .get(&customer("CUST-002"), &order_id())
+        .await
+        .unwrap_err();
+    assert_eq!(missing.to_string(), OrderError::NotFound.to_string());
+}
+
+/// Doubles whose store answers one (empty) listing when `asked`, and
+/// none otherwise (an unexpected call panics).
+fn lists_once_if(asked: bool) -> Doubles {
+    let mut d = Doubles::new();
+    if asked {
+        d.repo
+            .expect_list_by_customer()
+            .times(1)
+            .returning(|_, _, _| {
+                Ok(OrderPage {
+                    orders: vec![],
+                    next: None,
+                })
+            });
+    }
+    d
+}
+
+#[tokio::test]
+async fn who_may_list_whose_orders() {
+    let cases = [
+        (customer("CUST-001"), "CUST-001", Expect::Allowed),
+        (customer("CUST-002"), "CUST-001", Expect::Forbidden),
+        (staff(), "CUST-001", Expect::Allowed),
+        (staff(), "CUST-002", Expect::Allowed),
+    ];
+    for (caller, list, expected) in cases {
+        let d = lists_once_if(expected == Expect::Allowed);
+        let list = CustomerId::parse(list).unwrap();
+        let got = outcome(
+            d.service()
+                .list(&caller, &list, PageLimit::DEFAULT, None)
+                .await,
+        );
+        assert_eq!(got, expected, "{caller} lists {list}");
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_is_good_only_for_the_caller_it_was_issued_to() {
+    let list = CustomerId::parse("CUST-001").unwrap();
+    let position = ListPosition {
+        created_at: now(),
+        order_id: order_id(),
+    };
+    let issued_to_customer = ListCursor::encode(&key(), &customer("CUST-001"), &list, &position);
+    let issued_to_staff = ListCursor::encode(&key(), &staff(), &list, &position);
+    let other_staff = Caller::Staff(crate::caller::StaffId::parse("staff-2").unwrap());
+    let cases = [
+        (customer("CUST-001"), &issued_to_customer, true),
+        (staff(), &issued_to_customer, false),
+        (staff(), &issued_to_staff, true),
+        (other_staff, &issued_to_staff, false),
+        (customer("CUST-001"), &issued_to_staff, false),
+    ];
+    for (caller, cursor, accepted) in cases {
+        let d = lists_once_if(accepted);
+        let result = d
+            .service()
+            .list(&caller, &list, PageLimit::DEFAULT, Some(cursor))
+            .await;
+        match (accepted, result) {
+            (true, Ok(_)) => {}
+            (false, Err(OrderError::InvalidCursor(CursorError::OtherCaller))) => {}
+            (_, other) => panic!("{caller}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn idempotency_records_are_scoped_to_the_caller() {
+    for (caller, scope) in [
+        (customer("CUST-001"), "customer:CUST-001"),
+        (customer("CUST-002"), "customer:CUST-002"),
+        (staff(), "staff:staff-1"),
+    ] {
+        let mut d = Doubles::new().with_time_and_ids();
+        d.repo
+            .expect_create()
+            .withf(move |_, record| record.as_ref().is_some_and(|r| r.scope == scope))
+            .times(1)
+            .returning(|_, _| Ok(CreateOutcome::Created));
+        d.events.expect_publish().returning(|_| Ok(()));
+        d.repo.expect_clear_mark().returning(|_, _| Ok(()));
+        let mut body = request("X", &[("A", 1)], Some("same-key"));
+        body.customer_id = match &caller {
+            Caller::Customer(_) => None,
+            Caller::Staff(_) => Some("CUST-001".into()),
+        };
+        d.service().place(&caller, body).await.unwrap();
+    }
 }

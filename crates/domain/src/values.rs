@@ -13,6 +13,8 @@ use ulid::Ulid;
 /// Why a raw value was refused. Messages are lowercase and name the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
+    #[error("is required")]
+    Required,
     #[error("must not be empty")]
     Empty,
     #[error("must be at most {max} characters long")]

@@ -55,6 +55,48 @@ pub async fn listener(pattern: Value) -> Option<toolkit::listen::Listener> {
     )
 }
 
+/// An id token for `who` that the API under test takes:
+/// - `E2E_STAGE` set (a deployed stage): a test user of the stage's user
+///   pool, made and signed in with Cognito's admin API (what `cargo xtask
+///   token --stage STAGE` prints), with AWS credentials from the usual
+///   chain;
+/// - otherwise (the local cloud): minted by the local user pool under
+///   `E2E_AUTH_DIR`, or `target/local-auth`, the pool `cargo xtask local`
+///   checks tokens with.
+///
+/// # Panics
+/// When no token can be had: no request could pass the authorizer.
+pub async fn token(who: &toolkit::auth::Who) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if let Ok(stage) = std::env::var("E2E_STAGE") {
+        let remote = toolkit::stage::Remote::for_stage(&root, &stage, None)
+            .unwrap_or_else(|e| panic!("stage {stage}: {e}"));
+        let config = remote.sdk_config().await;
+        let pool = toolkit::stage_token::StagePool::of(&remote, &config)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = aws_sdk_cognitoidentityprovider::Client::new(&config);
+        return toolkit::stage_token::stage_token(&client, &pool, who)
+            .await
+            .unwrap_or_else(|e| panic!("a token of stage {stage}: {e}"));
+    }
+    let dir = std::env::var_os("E2E_AUTH_DIR")
+        .map_or_else(|| root.join("target/local-auth"), std::path::PathBuf::from);
+    toolkit::auth::LocalPool::open(&dir)
+        .and_then(|pool| pool.mint(who, Duration::from_secs(3600)))
+        .unwrap_or_else(|e| panic!("a local token: {e}"))
+}
+
+/// A customer's token.
+pub async fn customer_token(id: &str) -> String {
+    token(&toolkit::auth::Who::Customer(id.to_owned())).await
+}
+
+/// A member of staff's token.
+pub async fn staff_token() -> String {
+    token(&toolkit::auth::Who::Staff).await
+}
+
 /// A client with a timeout, so a hung server fails the test instead of
 /// holding it forever.
 pub fn client() -> reqwest::Client {
@@ -79,10 +121,11 @@ pub fn order_body(customer: &str) -> Value {
     serde_json::json!({"customerId": customer, "items": [{"productId": "PROD-A", "quantity": 1}]})
 }
 
-/// `GET url?query` and its JSON body, whatever the status.
-pub async fn get_json(url: &str, query: &[(&str, &str)]) -> Value {
+/// `GET url?query` with `token` and its JSON body, whatever the status.
+pub async fn get_json(url: &str, token: &str, query: &[(&str, &str)]) -> Value {
     client()
         .get(url)
+        .bearer_auth(token)
         .query(query)
         .send()
         .await

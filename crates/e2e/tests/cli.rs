@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use e2e::{api_url, get_json};
+use e2e::{api_url, customer_token, get_json};
 use serde_json::Value;
 
 fn var(name: &str) -> String {
@@ -94,9 +94,11 @@ fn aws_lambda_invoke_runs_the_api_function_and_the_order_is_confirmed() {
         .enable_all()
         .build()
         .expect("runtime");
+    // The sample is CUST-001's (its authorizer claims say so).
+    let token = runtime.block_on(customer_token("CUST-001"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got = runtime.block_on(get_json(&format!("{}/orders/{id}", api_url()), &[]));
+        let got = runtime.block_on(get_json(&format!("{}/orders/{id}", api_url()), &token, &[]));
         if got["status"] == "confirmed" {
             break;
         }

@@ -91,29 +91,80 @@ pub fn order_body(customer: &str, product: &str) -> Value {
     json!({"customerId": customer, "items": [{"productId": product, "quantity": 1}]})
 }
 
-/// `POST /orders`, with an `Idempotency-Key` when given. A transport error
-/// (no answer at all) is status 0.
+/// An id token of the local user pool (`target/local-auth`, the pool
+/// `start_server`'s authorizer checks) for `who`, minted once per caller
+/// and kept for the run.
+///
+/// # Panics
+/// When the pool cannot be opened: no request could pass the authorizer.
+pub fn token(who: &toolkit::auth::Who) -> String {
+    static TOKENS: std::sync::Mutex<BTreeMap<String, String>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let name = match who {
+        toolkit::auth::Who::Customer(id) => format!("customer:{id}"),
+        toolkit::auth::Who::Staff => "staff".to_owned(),
+    };
+    let mut tokens = TOKENS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tokens
+        .entry(name)
+        .or_insert_with(|| {
+            let dir =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/local-auth");
+            toolkit::auth::LocalPool::open(&dir)
+                .and_then(|pool| pool.mint(who, Duration::from_secs(3600)))
+                .unwrap_or_else(|e| panic!("no local token: {e}"))
+        })
+        .clone()
+}
+
+/// A member of staff's token: reads and cancels any order.
+pub fn staff_token() -> String {
+    token(&toolkit::auth::Who::Staff)
+}
+
+/// `POST /orders` as the customer the body names (a member of staff when
+/// it names none), with an `Idempotency-Key` when given. A transport
+/// error (no answer at all) is status 0.
 pub async fn place(
     client: &reqwest::Client,
     base: &str,
     body: &Value,
     key: Option<&str>,
 ) -> Answer {
-    let mut request = client.post(format!("{base}/orders")).json(body);
+    let caller = match body["customerId"].as_str() {
+        Some(id) => token(&toolkit::auth::Who::Customer(id.to_owned())),
+        None => staff_token(),
+    };
+    let mut request = client
+        .post(format!("{base}/orders"))
+        .bearer_auth(caller)
+        .json(body);
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
     send(request).await
 }
 
-/// `GET /orders/{id}`.
+/// `GET /orders/{id}`, as a member of staff.
 pub async fn get_order(client: &reqwest::Client, base: &str, id: &str) -> Answer {
-    send(client.get(format!("{base}/orders/{id}"))).await
+    send(
+        client
+            .get(format!("{base}/orders/{id}"))
+            .bearer_auth(staff_token()),
+    )
+    .await
 }
 
-/// `POST /orders/{id}/cancel`.
+/// `POST /orders/{id}/cancel`, as a member of staff.
 pub async fn cancel(client: &reqwest::Client, base: &str, id: &str) -> Answer {
-    send(client.post(format!("{base}/orders/{id}/cancel"))).await
+    send(
+        client
+            .post(format!("{base}/orders/{id}/cancel"))
+            .bearer_auth(staff_token()),
+    )
+    .await
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Answer {

@@ -47,7 +47,7 @@ fn events_function(dynamodb: &str, table: &str, bus_url: &str, bus: &str) -> Con
         )),
         Arc::new(SystemClock),
         Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
+        ServiceConfig::new(testkit::orders::cursor_key()),
     );
     Consumer::new(service).with_relay_min_age(Duration::ZERO)
 }
@@ -577,7 +577,7 @@ async fn a_consumer_failing_every_attempt_leaves_50_records_in_the_failures_queu
             )),
             Arc::new(SystemClock),
             Arc::new(UlidIdGenerator::new()),
-            ServiceConfig::default(),
+            ServiceConfig::new(testkit::orders::cursor_key()),
         )
     };
     let broken = app::handler(&spec.binary, &service_on("no-such-table")).expect("composed");

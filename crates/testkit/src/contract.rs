@@ -33,6 +33,7 @@ macro_rules! repository_contract {
             of_concurrent_updates_from_one_version_exactly_one_wins,
             the_same_key_with_the_same_request_replays_the_first_order,
             the_same_key_with_another_request_is_refused,
+            the_same_key_in_two_callers_scopes_is_two_orders,
             an_expired_key_can_be_used_again,
             concurrent_places_with_one_key_store_one_order,
             concurrent_places_store_every_order,
@@ -56,8 +57,10 @@ macro_rules! repository_contract {
     };
 }
 
+/// A record in the scope of the order's own customer.
 fn record(key: &str, order: &Order, ttl: Duration) -> IdempotencyRecord {
     IdempotencyRecord {
+        scope: format!("customer:{}", order.customer_id()),
         key: IdempotencyKey::parse(key).unwrap_or_else(|e| panic!("{key:?}: {e}")),
         request_hash: RequestHash::of_order_request(order.customer_id(), order.items()),
         expires_at: order.created_at().plus(ttl),
@@ -212,6 +215,32 @@ pub async fn the_same_key_with_the_same_request_replays_the_first_order(repo: Re
         other => panic!("expected a replay, got {other:?}"),
     }
     assert_eq!(repo.get(retry.id()).await.ok(), Some(None));
+}
+
+pub async fn the_same_key_in_two_callers_scopes_is_two_orders(repo: Repo) {
+    let key = unique_key("scoped");
+    // Two members of staff send the same body with the same key: the
+    // request hashes alike, the scopes differ.
+    let first = placed("C-scoped", 0);
+    let second = Order::place(
+        order_id(),
+        first.customer_id().clone(),
+        first.items().clone(),
+        at(500),
+    );
+    for (order, scope) in [(&first, "staff:one"), (&second, "staff:two")] {
+        let record = IdempotencyRecord {
+            scope: scope.to_owned(),
+            ..record(&key, order, DAY)
+        };
+        let outcome = repo.create(order, Some(record)).await;
+        assert!(
+            matches!(outcome, Ok(CreateOutcome::Created)),
+            "{scope}: {outcome:?}"
+        );
+    }
+    assert_eq!(stored(&repo, &first).await, first);
+    assert_eq!(stored(&repo, &second).await, second);
 }
 
 pub async fn the_same_key_with_another_request_is_refused(repo: Repo) {

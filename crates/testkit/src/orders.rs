@@ -60,14 +60,29 @@ pub fn service(
         events,
         std::sync::Arc::new(adapters_system::SystemClock),
         std::sync::Arc::new(UlidIdGenerator::new()),
-        domain::ServiceConfig::default(),
+        domain::ServiceConfig::new(cursor_key()),
     )
+}
+
+/// The cursor key tests sign with.
+pub fn cursor_key() -> domain::CursorKey {
+    domain::CursorKey::new(b"testkit's cursor key, 32 bytes+!").unwrap_or_else(|| unreachable!())
+}
+
+/// A member of staff, who may act on any order.
+pub fn staff() -> domain::Caller {
+    domain::Caller::Staff(domain::StaffId::parse("staff-test").unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// The customer `id` as a caller.
+pub fn as_customer(id: &str) -> domain::Caller {
+    domain::Caller::Customer(customer(id))
 }
 
 /// A request to place one line of `PROD-A` for `customer`.
 pub fn place_request(customer: &str, quantity: i64, key: Option<&str>) -> domain::PlaceOrder {
     domain::PlaceOrder {
-        customer_id: customer.to_owned(),
+        customer_id: Some(customer.to_owned()),
         items: vec![domain::LineItemInput {
             product_id: "PROD-A".to_owned(),
             quantity,

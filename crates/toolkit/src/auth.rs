@@ -123,34 +123,17 @@ impl LocalPool {
         Ok(Self {
             encoding,
             decoding,
-            issuer: format!("https://cognito-idp.us-east-1.amazonaws.com/{LOCAL_POOL_ID}"),
+            issuer: local_issuer(),
         })
     }
 
     /// An id token for `who`, valid for `lifetime` (a zero lifetime gives
     /// one that has already expired).
     pub fn mint(&self, who: &Who, lifetime: Duration) -> Result<String, String> {
-        let username = match who {
-            Who::Customer(id) => id.to_ascii_lowercase(),
-            Who::Staff => "staff-user".to_owned(),
-        };
         let now = now_secs();
-        let mut claims = json!({
-            "sub": stable_uuid(&username),
-            "cognito:username": username,
-            "aud": LOCAL_CLIENT_ID,
-            "iss": self.issuer,
-            "token_use": "id",
-            "auth_time": now,
-            "iat": now,
-            // Expired a second ago for a zero lifetime.
-            "exp": (now + lifetime.as_secs()).saturating_sub(u64::from(lifetime.is_zero())),
-            "email_verified": true,
-        });
-        match who {
-            Who::Customer(id) => claims["custom:customerId"] = json!(id),
-            Who::Staff => claims["cognito:groups"] = json!([STAFF_GROUP]),
-        }
+        // Expired a second ago for a zero lifetime.
+        let exp = (now + lifetime.as_secs()).saturating_sub(u64::from(lifetime.is_zero()));
+        let claims = id_token_claims(who, &self.issuer, now, exp);
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some("local".to_owned());
         jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| e.to_string())
@@ -184,6 +167,51 @@ impl LocalPool {
             other => Err(Refusal::NotAnIdToken(other.unwrap_or_default().to_owned())),
         }
     }
+}
+
+/// The local pool's issuer (`iss`).
+pub fn local_issuer() -> String {
+    format!("https://cognito-idp.us-east-1.amazonaws.com/{LOCAL_POOL_ID}")
+}
+
+/// The claims Cognito puts in an id token of `who`, issued at `iat`
+/// (seconds) and expiring at `exp`.
+pub fn id_token_claims(who: &Who, issuer: &str, iat: u64, exp: u64) -> Map<String, Value> {
+    let username = match who {
+        Who::Customer(id) => id.to_ascii_lowercase(),
+        Who::Staff => "staff-user".to_owned(),
+    };
+    let mut claims = json!({
+        "sub": stable_uuid(&username),
+        "cognito:username": username,
+        "aud": LOCAL_CLIENT_ID,
+        "iss": issuer,
+        "token_use": "id",
+        "auth_time": iat,
+        "iat": iat,
+        "exp": exp,
+        "email_verified": true,
+    });
+    match who {
+        Who::Customer(id) => claims["custom:customerId"] = json!(id),
+        Who::Staff => claims["cognito:groups"] = json!([STAFF_GROUP]),
+    }
+    match claims {
+        Value::Object(map) => map,
+        _ => unreachable!("built as an object"),
+    }
+}
+
+/// `requestContext.authorizer` of a REST event whose Cognito authorizer
+/// let a token with `claims` in.
+pub fn rest_authorizer(claims: &Map<String, Value>) -> Value {
+    json!({"claims": rest_claims(claims)})
+}
+
+/// `requestContext.authorizer` of an HTTP API event whose JWT authorizer
+/// let a token with `claims` in.
+pub fn jwt_authorizer(claims: &Map<String, Value>) -> Value {
+    json!({"jwt": {"claims": jwt_claims(claims), "scopes": null}})
 }
 
 /// A UUID-shaped id that is the same for the same name (Cognito's `sub`
@@ -254,20 +282,92 @@ pub fn jwt_claims(claims: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// Replaces every `{{resolve:secretsmanager:ID…}}` in the functions'
+/// environment with the local value of secret `ID`: 64 random hex
+/// characters made under `dir/secrets/` on first use and kept there, so a
+/// restart keeps what was signed with it valid (cursors). An ARN as `ID`
+/// is read for its name.
+pub fn resolve_local_secrets(
+    functions: &mut [crate::model::FunctionSpec],
+    dir: &Path,
+) -> Result<(), String> {
+    const OPEN: &str = "{{resolve:secretsmanager:";
+    for spec in functions {
+        for value in spec.environment.values_mut() {
+            while let Some(start) = value.find(OPEN) {
+                let rest = &value[start + OPEN.len()..];
+                let end = rest.find("}}").ok_or_else(|| {
+                    format!("{}: an unclosed dynamic reference: {value}", spec.id)
+                })?;
+                let reference = &rest[..end];
+                let id = match reference.split_once(":secret:") {
+                    Some((_, after_arn)) => after_arn.split(':').next().unwrap_or_default(),
+                    None => reference.split(':').next().unwrap_or_default(),
+                };
+                let secret = local_secret(dir, id)?;
+                value.replace_range(start..start + OPEN.len() + end + 2, &secret);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The local value of secret `id` (made on first use).
+fn local_secret(dir: &Path, id: &str) -> Result<String, String> {
+    if id.is_empty() {
+        return Err("a secretsmanager dynamic reference names no secret".to_owned());
+    }
+    let file: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join("secrets").join(file);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text.trim().to_owned());
+    }
+    let parent = dir.join("secrets");
+    std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no system randomness: {e}"))?;
+    let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    std::fs::write(&partial, &value)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Two first uses at once: both read what the rename left.
+    std::fs::read_to_string(&path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub const USAGE: &str = "\
-token: print an id token from the local user pool, for the local cloud's
-authorizers
+token: print an id token: from the local user pool, for the local cloud's
+authorizers, or from a deployed stage's user pool
 
 Usage:
   token --customer ID [--expires 60m]
   token --staff [--expires 60m]
+  token --stage STAGE (--customer ID | --staff) [--endpoint-url URL]
 
-  --customer  a customer's token: custom:customerId is ID
-  --staff     a staff member's token: cognito:groups is [staff]
-  --expires   how long it is valid: 30s, 60m, 12h, or 0 for one that has
-              already expired (default 60m)
+  --customer      a customer's token: custom:customerId is ID
+  --staff         a staff member's token: cognito:groups is [staff]
+  --expires       how long a local token is valid: 30s, 60m, 12h, or 0 for
+                  one that has already expired (default 60m)
+  --stage         the stage whose user pool signs the token (its stack's
+                  outputs UserPoolId and UserPoolClientId): a test user
+                  orders-test-<id> (or orders-test-staff) is made there on
+                  first use with Cognito's admin API, given a fresh random
+                  password and signed in; AWS credentials from the usual
+                  chain
+  --endpoint-url  send the stage's AWS calls there instead
 
-The token is signed (RS256) with a key made under target/local-auth on
+A local token is signed (RS256) with a key made under target/local-auth on
 first use; the local gateway accepts it where the template names a Cognito
 user pool or JWT authorizer, as `Authorization: Bearer TOKEN`:
 

@@ -33,7 +33,9 @@ event: print a sample event on standard output
 
 Usage:
   event apigw-rest [--method POST] [--path /orders] [--body JSON] [--stage dev]
+                   [--customer ID | --staff]
   event apigw-http [--method POST] [--path /orders] [--body JSON] [--stage $default]
+                   [--customer ID | --staff]
   event eventbridge [--source orders.api] [--detail-type OrderPlaced] [--detail JSON]
   event scheduled [--rule NAME]
   event sqs [--body TEXT]
@@ -44,8 +46,12 @@ apigw-rest resolves path parameters from the template's routes, and
 apigw-http its route key and path parameters from the template's HttpApi
 routes (a $default event when it has none); an undeclared route is an
 error, as at the gateway. apigw-http is built as the local gateway builds
-its payload 2.0 events. Ids and times are fixed,
-so the output is the same each time.
+its payload 2.0 events. --customer ID and --staff add the claims of a
+local id token of that caller (what `cargo xtask token` mints), as the
+REST API's Cognito authorizer and the HTTP API's JWT authorizer put them
+in the event; without either, the event has no caller, and the orders
+API answers it 401. Ids and times are fixed, so the output is the same
+each time.
 ";
 
 const TIME: &str = "2026-07-02T11:24:04Z";
@@ -131,14 +137,25 @@ pub fn generate(
     args: &[String],
     template: Option<&Template>,
 ) -> Result<String, String> {
+    let (who, args) = caller_flags(kind, args)?;
+    let args = &args[..];
     let value = match kind {
         "apigw-rest" => {
             let flags = Flags::parse(args, &["method", "path", "body", "stage"])?;
-            through::<ApiGatewayProxyRequest>(rest(&flags, template)?, kind)?
+            let mut event = rest(&flags, template)?;
+            if let Some(who) = &who {
+                event["requestContext"]["authorizer"] =
+                    crate::auth::rest_authorizer(&sample_claims(who));
+            }
+            through::<ApiGatewayProxyRequest>(event, kind)?
         }
         "apigw-http" => {
             let flags = Flags::parse(args, &["method", "path", "body", "stage"])?;
-            let event = http(&flags, template)?;
+            let mut event = http(&flags, template)?;
+            if let Some(who) = &who {
+                event["requestContext"]["authorizer"] =
+                    crate::auth::jwt_authorizer(&sample_claims(who));
+            }
             // Printed as built (the type would add payload 1.0 fields such
             // as `httpMethod`), after checking that it reads as the type.
             through::<ApiGatewayV2httpRequest>(event.clone(), kind)?;
@@ -199,6 +216,49 @@ pub fn generate(
         }
     };
     serde_json::to_string_pretty(&value).map_err(|e| e.to_string())
+}
+
+/// `--customer ID` / `--staff` (API Gateway kinds only), and the other
+/// arguments.
+fn caller_flags(
+    kind: &str,
+    args: &[String],
+) -> Result<(Option<crate::auth::Who>, Vec<String>), String> {
+    let mut who = None;
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let found = match arg.as_str() {
+            "--staff" => crate::auth::Who::Staff,
+            "--customer" => crate::auth::Who::Customer(
+                args.next()
+                    .filter(|id| !id.starts_with("--"))
+                    .ok_or("--customer needs a customer id")?
+                    .clone(),
+            ),
+            _ => {
+                rest.push(arg.clone());
+                continue;
+            }
+        };
+        if !kind.starts_with("apigw-") {
+            return Err(format!(
+                "{arg} is for apigw-rest and apigw-http, not {kind}"
+            ));
+        }
+        if who.is_some() {
+            return Err("give one caller: --customer ID or --staff".to_owned());
+        }
+        who = Some(found);
+    }
+    Ok((who, rest))
+}
+
+/// The claims of a local id token of `who`, issued at the samples' fixed
+/// time for an hour.
+fn sample_claims(who: &crate::auth::Who) -> serde_json::Map<String, Value> {
+    let iat = u64::try_from(EPOCH_MS / 1000).unwrap_or_default();
+    crate::auth::id_token_claims(who, &crate::auth::local_issuer(), iat, iat + 3600)
 }
 
 fn envelope(source: &str, detail_type: &str, detail: Value, resources: &[String]) -> Value {
@@ -463,7 +523,11 @@ mod tests {
 
     /// The samples in `events/` that this command writes, and how.
     const SAMPLES: [(&str, &str, &[&str]); 8] = [
-        ("events/apigw/rest-create-order.json", "apigw-rest", &[]),
+        (
+            "events/apigw/rest-create-order.json",
+            "apigw-rest",
+            &["--customer", "CUST-001"],
+        ),
         (
             "events/apigw/rest-get-order.json",
             "apigw-rest",
@@ -472,9 +536,14 @@ mod tests {
                 "GET",
                 "--path",
                 "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R",
+                "--staff",
             ],
         ),
-        ("events/apigw/http-create-order.json", "apigw-http", &[]),
+        (
+            "events/apigw/http-create-order.json",
+            "apigw-http",
+            &["--customer", "CUST-001"],
+        ),
         ("events/eventbridge/order-placed.json", "eventbridge", &[]),
         ("events/eventbridge/scheduled.json", "scheduled", &[]),
         ("events/sqs/message.json", "sqs", &[]),

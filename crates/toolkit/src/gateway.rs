@@ -429,12 +429,8 @@ async fn route_and_invoke(context: &Context, request: Request<Incoming>) -> Resp
     let mut event = event;
     if let Some((authorizer_kind, claims)) = claims {
         event["requestContext"]["authorizer"] = match authorizer_kind {
-            AuthorizerKind::CognitoUserPool => {
-                serde_json::json!({"claims": crate::auth::rest_claims(&claims)})
-            }
-            AuthorizerKind::Jwt => serde_json::json!({
-                "jwt": {"claims": crate::auth::jwt_claims(&claims), "scopes": null}
-            }),
+            AuthorizerKind::CognitoUserPool => crate::auth::rest_authorizer(&claims),
+            AuthorizerKind::Jwt => crate::auth::jwt_authorizer(&claims),
         };
     }
     let function = &route.function;

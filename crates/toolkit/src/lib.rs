@@ -29,5 +29,6 @@ pub mod remote;
 pub mod rule_test;
 pub mod runtime;
 pub mod stage;
+pub mod stage_token;
 pub mod template;
 pub mod watch;

@@ -425,9 +425,16 @@ pub struct LocalServer {
     published: Arc<PublishedEvents>,
     bus: Arc<Bus>,
     functions: Arc<Functions>,
+    auth_dir: PathBuf,
 }
 
 impl LocalServer {
+    /// An id token of the local user pool for `who`, valid for an hour:
+    /// what `cargo xtask token` prints, for clients in tests.
+    pub fn token(&self, who: &crate::auth::Who) -> Result<String, String> {
+        crate::auth::LocalPool::open(&self.auth_dir)?.mint(who, Duration::from_secs(3600))
+    }
+
     /// How many invocations the function `name` has begun (`None`: the
     /// template has no such function).
     pub fn invocations(&self, name: &str) -> Option<u64> {
@@ -559,7 +566,7 @@ pub(crate) fn load_model(
             .entry("Stage".to_owned())
             .or_insert_with(|| options.stage.clone());
     }
-    let model = crate::model::load(
+    let mut model = crate::model::load(
         &template,
         &crate::model::Context {
             region: region.clone(),
@@ -568,7 +575,32 @@ pub(crate) fn load_model(
             table: Some(options.table.clone()),
         },
     )?;
+    crate::auth::resolve_local_secrets(&mut model.functions, &options.auth_dir)
+        .map_err(LocalError::Start)?;
     Ok((template, model, region))
+}
+
+/// The key the in-process service signs cursors with: the one the
+/// template gives the HTTP API's binary (a local secret when it names
+/// one), checked as that binary checks it; a fresh one when the template
+/// has no such function, as nothing then issues cursors.
+fn in_process_cursor_key(model: &crate::model::Model) -> Result<domain::CursorKey, LocalError> {
+    match model
+        .functions
+        .iter()
+        .find(|spec| spec.binary == app::HTTP_API_BINARY)
+    {
+        Some(spec) => app::Config::from_vars(app::HTTP_API_BINARY, |name| {
+            match name {
+                // The in-process service has its own store and bus.
+                "TABLE_NAME" | "EVENT_BUS_NAME" => Some("in-process".to_owned()),
+                _ => spec.environment.get(name).cloned(),
+            }
+        })
+        .map(|config| config.cursor_key.unwrap_or_else(app::ephemeral_cursor_key))
+        .map_err(|e| LocalError::Start(format!("{}: {e}", spec.id))),
+        None => Ok(app::ephemeral_cursor_key()),
+    }
 }
 
 /// The binaries `options` runs as processes: the template's, but those
@@ -668,7 +700,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         publisher,
         Arc::new(adapters_system::SystemClock),
         Arc::new(adapters_system::UlidIdGenerator::new()),
-        ServiceConfig::default(),
+        ServiceConfig::new(in_process_cursor_key(&model)?),
     );
     // Which functions run in-process is the composition root's answer.
     let handlers: Vec<Option<Arc<dyn app::Handler>>> = model
@@ -886,6 +918,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         published,
         bus,
         functions,
+        auth_dir: options.auth_dir.clone(),
     })
 }
 

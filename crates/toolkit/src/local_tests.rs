@@ -42,7 +42,27 @@ impl Reply {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`; blocking, on a thread.
+/// A token of the local user pool (the one `options` names) for `who`,
+/// valid for `lifetime`.
+fn token_for(who: &crate::auth::Who, lifetime: Duration) -> String {
+    crate::auth::LocalPool::open(&options(0).auth_dir)
+        .and_then(|pool| pool.mint(who, lifetime))
+        .expect("a local token")
+}
+
+fn staff_token() -> String {
+    token_for(&crate::auth::Who::Staff, Duration::from_secs(600))
+}
+
+fn customer_token(id: &str) -> String {
+    token_for(
+        &crate::auth::Who::Customer(id.to_owned()),
+        Duration::from_secs(600),
+    )
+}
+
+/// One HTTP/1.1 request with `Connection: close`, as a member of staff
+/// (the template's authorizer wants a token); blocking, on a thread.
 async fn call(
     server: &LocalServer,
     method: &str,
@@ -50,7 +70,10 @@ async fn call(
     body: &[u8],
     content_type: &str,
 ) -> Reply {
-    let headers = format!("Content-Type: {content_type}\r\n");
+    let headers = format!(
+        "Content-Type: {content_type}\r\nAuthorization: Bearer {}\r\n",
+        staff_token()
+    );
     call_to(server.address(), method, path, &headers, body).await
 }
 
@@ -374,8 +397,15 @@ async fn a_function_added_only_to_the_template_runs_by_route_rule_and_invoke() {
     .expect("started");
     let echoed = call(&server, "GET", "/echo/hello", b"", "text/plain").await;
     assert_eq!(echoed.status, 200, "{}", echoed.body);
+    // The route is on OrdersApi, whose authorizer passed the staff claims.
+    let mut echoed = echoed.json();
+    let claims = echoed
+        .as_object_mut()
+        .and_then(|o| o.remove("claims"))
+        .expect("claims");
+    assert_eq!(claims["cognito:groups"], "staff");
     assert_eq!(
-        echoed.json(),
+        echoed,
         serde_json::json!({"function": "EchoFunction", "path": "/echo/hello", "word": "hello", "greeting": "hello from dev"})
     );
     let created = call(&server, "POST", "/orders", ORDER, "application/json").await;
@@ -510,7 +540,8 @@ async fn the_control_port_answers_as_lambdas_invoke_api() {
     let event = serde_json::json!({
         "resource": "/orders", "path": "/orders", "httpMethod": "POST",
         "headers": {"content-type": "application/json"},
-        "requestContext": {"requestId": "r1", "stage": "dev", "resourcePath": "/orders", "httpMethod": "POST"},
+        "requestContext": {"requestId": "r1", "stage": "dev", "resourcePath": "/orders", "httpMethod": "POST",
+            "authorizer": {"claims": {"sub": "s-1", "cognito:groups": "staff"}}},
         "body": std::str::from_utf8(ORDER).unwrap(), "isBase64Encoded": false
     });
     let placed = call_to(
@@ -621,3 +652,160 @@ async fn binaries_need_a_store_a_process_can_reach_and_a_missing_binary_is_named
 
 #[path = "local_apis_tests.rs"]
 mod apis;
+
+/// `method path` with `token` (none when `None`) and a JSON body.
+async fn call_as(
+    server: &LocalServer,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: &[u8],
+) -> Reply {
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let headers = format!("Content-Type: application/json\r\n{auth}{extra}");
+    call_to(server.address(), method, path, &headers, body).await
+}
+
+/// Who may do what, through the template's Cognito authorizer and fn-api
+/// (in-process): the issue's proof against the local cloud. API Gateway
+/// answers a missing, expired or foreign-signed token 401
+/// `{"message":"Unauthorized"}` before any function runs (apigateway
+/// gateway-response types, UNAUTHORIZED); the rest is the orders API's
+/// own rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_api_confines_each_caller_to_what_is_theirs() {
+    let server = start(options(0)).await.expect("started");
+    let a = customer_token("CUST-A");
+    let b = customer_token("CUST-B");
+    let staff = staff_token();
+    let expired = token_for(
+        &crate::auth::Who::Customer("CUST-A".to_owned()),
+        Duration::ZERO,
+    );
+    let elsewhere =
+        std::env::temp_dir().join(format!("orders-foreign-pool-{}", std::process::id()));
+    let foreign = crate::auth::LocalPool::open(&elsewhere)
+        .and_then(|pool| {
+            pool.mint(
+                &crate::auth::Who::Customer("CUST-A".to_owned()),
+                Duration::from_secs(600),
+            )
+        })
+        .expect("a token of another pool");
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    let order = br#"{"items":[{"productId":"PROD-A","quantity":1}]}"#;
+
+    for token in [None, Some(expired.as_str()), Some(foreign.as_str())] {
+        let refused = call_as(&server, token, "POST", "/orders", "", order).await;
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert_eq!(
+            refused.json(),
+            serde_json::json!({"message": "Unauthorized"})
+        );
+    }
+    assert_eq!(server.invocations("ApiFunction"), Some(0));
+
+    let placed = call_as(&server, Some(&a), "POST", "/orders", "", order).await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    assert_eq!(placed.json()["customerId"], "CUST-A");
+    let id = placed.json()["orderId"].as_str().expect("id").to_owned();
+    let other_body = br#"{"customerId":"CUST-A","items":[{"productId":"PROD-A","quantity":1}]}"#;
+    let for_a = call_as(&server, Some(&b), "POST", "/orders", "", other_body).await;
+    assert_eq!(for_a.status, 403, "{}", for_a.body);
+
+    let get = format!("/orders/{id}");
+    let cancel = format!("/orders/{id}/cancel");
+    assert_eq!(
+        call_as(&server, Some(&b), "GET", &get, "", b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call_as(&server, Some(&b), "POST", &cancel, "", b"")
+            .await
+            .status,
+        404
+    );
+    let list_a = "/customers/CUST-A/orders";
+    assert_eq!(
+        call_as(&server, Some(&b), "GET", list_a, "", b"")
+            .await
+            .status,
+        403
+    );
+
+    // A's cursor: fine for A, 400 for B on B's list, 400 once changed.
+    call_as(&server, Some(&a), "POST", "/orders", "", order).await;
+    let page = call_as(
+        &server,
+        Some(&a),
+        "GET",
+        &format!("{list_a}?limit=1"),
+        "",
+        b"",
+    )
+    .await;
+    let cursor = page.json()["nextCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let next = call_as(
+        &server,
+        Some(&a),
+        "GET",
+        &format!("{list_a}?cursor={cursor}"),
+        "",
+        b"",
+    )
+    .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    let foreign_cursor = call_as(
+        &server,
+        Some(&b),
+        "GET",
+        &format!("/customers/CUST-B/orders?cursor={cursor}"),
+        "",
+        b"",
+    )
+    .await;
+    assert_eq!(foreign_cursor.status, 400, "{}", foreign_cursor.body);
+    let mut changed = cursor.clone().into_bytes();
+    changed[5] = if changed[5] == b'Q' { b'R' } else { b'Q' };
+    let changed = String::from_utf8(changed).expect("ascii");
+    let tampered = call_as(
+        &server,
+        Some(&a),
+        "GET",
+        &format!("{list_a}?cursor={changed}"),
+        "",
+        b"",
+    )
+    .await;
+    assert_eq!(tampered.status, 400, "{}", tampered.body);
+
+    // Staff read and cancel A's order.
+    let read = call_as(&server, Some(&staff), "GET", &get, "", b"").await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let cancelled = call_as(&server, Some(&staff), "POST", &cancel, "", b"").await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.json()["status"], "cancelled");
+
+    // One idempotency key, two customers: two orders; A's retry is A's.
+    let key = "Idempotency-Key: shared-key-1\r\n";
+    let first_a = call_as(&server, Some(&a), "POST", "/orders", key, order).await;
+    let first_b = call_as(&server, Some(&b), "POST", "/orders", key, order).await;
+    let again_a = call_as(&server, Some(&a), "POST", "/orders", key, order).await;
+    assert_eq!(
+        (first_a.status, first_b.status, again_a.status),
+        (201, 201, 201)
+    );
+    assert_ne!(first_a.json()["orderId"], first_b.json()["orderId"]);
+    assert_eq!(first_b.json()["customerId"], "CUST-B");
+    assert_eq!(again_a.json()["orderId"], first_a.json()["orderId"]);
+    assert_eq!(
+        again_a.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+}

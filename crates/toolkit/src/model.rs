@@ -292,6 +292,7 @@ impl Resolver<'_> {
             "AWS::SNS::Topic" => "TopicName",
             "AWS::Serverless::Function" | "AWS::Lambda::Function" => "FunctionName",
             "AWS::S3::Bucket" => "BucketName",
+            "AWS::SecretsManager::Secret" => "Name",
             _ => return Ok(id.to_owned()),
         };
         match resource["Properties"].get(property) {

@@ -72,8 +72,10 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
     .await
     .expect("the local cloud starts");
     let http = reqwest::Client::new();
+    let staff = server.token(&toolkit::auth::Who::Staff).expect("token");
     let placed: Value = http
         .post(format!("{}/orders", server.url()))
+        .bearer_auth(&staff)
         .json(&json!({"customerId": "CUST-DLQ", "items": [{"productId": "PROD-A", "quantity": 1}]}))
         .send()
         .await
@@ -127,6 +129,7 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
 
     let now: Value = http
         .get(format!("{}/orders/{order_id}", server.url()))
+        .bearer_auth(&staff)
         .send()
         .await
         .expect("GET")

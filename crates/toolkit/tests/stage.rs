@@ -476,8 +476,12 @@ async fn the_listener_reads_the_local_clouds_bus() {
     )
     .await
     .expect("listener");
+    let token = server
+        .token(&toolkit::auth::Who::Customer("CUST-LISTEN".to_owned()))
+        .expect("token");
     let placed: Value = reqwest::Client::new()
         .post(format!("{}/orders", server.url()))
+        .bearer_auth(&token)
         .json(&json!({"customerId": "CUST-LISTEN", "items": [{"productId": "PROD-A", "quantity": 1}]}))
         .send()
         .await

@@ -24,7 +24,11 @@ async fn a_hundred_concurrent_places_store_a_hundred_distinct_orders() {
     let mut tasks = JoinSet::new();
     for _ in 0..100 {
         let service = service.clone();
-        tasks.spawn(async move { service.place(request("CUST-MANY", None)).await });
+        tasks.spawn(async move {
+            service
+                .place(&testkit::orders::staff(), request("CUST-MANY", None))
+                .await
+        });
     }
     let mut ids = HashSet::new();
     while let Some(joined) = tasks.join_next().await {
@@ -35,6 +39,7 @@ async fn a_hundred_concurrent_places_store_a_hundred_distinct_orders() {
     assert_eq!(ids.len(), 100);
     let (listed, _) = service
         .list(
+            &testkit::orders::staff(),
             &domain::CustomerId::parse("CUST-MANY").expect("id"),
             PageLimit::parse(100).expect("100"),
             None,
@@ -52,7 +57,14 @@ async fn twenty_concurrent_places_with_one_key_store_one_order() {
     let mut tasks = JoinSet::new();
     for _ in 0..20 {
         let service = service.clone();
-        tasks.spawn(async move { service.place(request("CUST-ONE", Some("same-key"))).await });
+        tasks.spawn(async move {
+            service
+                .place(
+                    &testkit::orders::staff(),
+                    request("CUST-ONE", Some("same-key")),
+                )
+                .await
+        });
     }
     let mut ids = HashSet::new();
     let mut fresh = 0;
@@ -65,6 +77,7 @@ async fn twenty_concurrent_places_with_one_key_store_one_order() {
     assert_eq!(fresh, 1);
     let (listed, _) = service
         .list(
+            &testkit::orders::staff(),
             &domain::CustomerId::parse("CUST-ONE").expect("id"),
             PageLimit::DEFAULT,
             None,

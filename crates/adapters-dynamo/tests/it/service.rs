@@ -20,7 +20,7 @@ async fn orders_placed_while_the_bus_fails_are_published_once_by_the_relay() {
     let mut placed = Vec::new();
     for _ in 0..10 {
         let outcome = service
-            .place(request("CUST-OUTBOX"))
+            .place(&testkit::orders::staff(), request("CUST-OUTBOX"))
             .await
             .expect("acknowledged");
         assert!(matches!(outcome.delivery, Delivery::Deferred(_)));
@@ -65,7 +65,7 @@ async fn confirm_cancel_and_repeats_behave_on_dynamodb() {
     let service =
         testkit::orders::service(testkit::dynamodb::fresh_repository().await, events.clone());
     let order = service
-        .place(request("CUST-FLOW"))
+        .place(&testkit::orders::staff(), request("CUST-FLOW"))
         .await
         .expect("place")
         .order;
@@ -76,14 +76,23 @@ async fn confirm_cancel_and_repeats_behave_on_dynamodb() {
     );
     let (_, outcome) = service.confirm(order.id()).await.expect("confirm again");
     assert_eq!(outcome, Confirmation::AlreadyConfirmed);
-    let (cancelled, delivery) = service.cancel(order.id()).await.expect("cancel");
+    let (cancelled, delivery) = service
+        .cancel(&testkit::orders::staff(), order.id())
+        .await
+        .expect("cancel");
     assert_eq!(cancelled.status(), OrderStatus::Cancelled);
     assert!(matches!(delivery, Delivery::Published));
     // Cancel is idempotent: the same order again, nothing written.
-    let (again, delivery) = service.cancel(order.id()).await.expect("cancel again");
+    let (again, delivery) = service
+        .cancel(&testkit::orders::staff(), order.id())
+        .await
+        .expect("cancel again");
     assert_eq!(again, cancelled);
     assert!(matches!(delivery, Delivery::Unchanged));
-    let stored = service.get(order.id()).await.expect("get");
+    let stored = service
+        .get(&testkit::orders::staff(), order.id())
+        .await
+        .expect("get");
     assert_eq!(stored, cancelled);
     assert_eq!(stored.version().get(), 3);
 }

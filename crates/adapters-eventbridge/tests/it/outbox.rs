@@ -19,13 +19,13 @@ fn service(repo: Arc<dyn OrderRepository>, events: Arc<dyn EventPublisher>) -> O
         events,
         Arc::new(SystemClock),
         Arc::new(UlidIdGenerator::new()),
-        ServiceConfig::default(),
+        ServiceConfig::new(testkit::orders::cursor_key()),
     )
 }
 
 fn request() -> PlaceOrder {
     PlaceOrder {
-        customer_id: "CUST-RELAY".into(),
+        customer_id: Some("CUST-RELAY".into()),
         items: vec![LineItemInput {
             product_id: "PROD-A".into(),
             quantity: 1,
@@ -46,7 +46,7 @@ async fn orders_placed_while_the_bus_is_down_are_published_once_by_the_relay() {
     let mut placed = Vec::new();
     for _ in 0..8 {
         let outcome = during_outage
-            .place(request())
+            .place(&testkit::orders::staff(), request())
             .await
             .expect("acknowledged despite the bus");
         assert!(
@@ -114,7 +114,10 @@ async fn orders_placed_while_the_bus_is_down_are_published_once_by_the_relay() {
         relay.handle(event).await.expect("a repeat is harmless");
     }
     for id in &placed {
-        let order = recovered.get(id).await.expect("stored");
+        let order = recovered
+            .get(&testkit::orders::staff(), id)
+            .await
+            .expect("stored");
         assert_eq!(order.status(), OrderStatus::Confirmed);
         assert_eq!(order.version().get(), 2);
     }

@@ -367,7 +367,9 @@ fn dlq(args: &[String], root: &Path) -> ExitCode {
 fn token(args: &[String], root: &Path) -> ExitCode {
     use toolkit::auth::{LocalPool, USAGE, Who, parse_lifetime};
     let mut who = None;
-    let mut lifetime = std::time::Duration::from_secs(3600);
+    let mut lifetime = None;
+    let mut stage = None;
+    let mut endpoint = None;
     let mut flags = args.iter();
     while let Some(flag) = flags.next() {
         match flag.as_str() {
@@ -383,9 +385,18 @@ fn token(args: &[String], root: &Path) -> ExitCode {
                 _ => return fail("--customer needs a customer id", USAGE),
             },
             "--expires" => match flags.next().map(|v| parse_lifetime(v)) {
-                Some(Ok(chosen)) => lifetime = chosen,
+                Some(Ok(chosen)) => lifetime = Some(chosen),
                 Some(Err(e)) => return fail(&e, USAGE),
                 None => return fail("--expires needs a value", USAGE),
+            },
+            "--stage" => match flags.next() {
+                Some(name) if !name.starts_with("--") => stage = Some(name.clone()),
+                _ => return fail("--stage needs a stage name", USAGE),
+            },
+            "--endpoint-url" => match flags.next().map(|v| toolkit::stage::endpoint(v)) {
+                Some(Ok(url)) => endpoint = Some(url),
+                Some(Err(e)) => return fail(&e, USAGE),
+                None => return fail("--endpoint-url needs a URL", USAGE),
             },
             "--staff" | "--customer" => {
                 return fail("give one of --customer ID and --staff", USAGE);
@@ -396,8 +407,35 @@ fn token(args: &[String], root: &Path) -> ExitCode {
     let Some(who) = who else {
         return fail("give --customer ID or --staff", USAGE);
     };
-    let dir = toolkit::local::LocalOptions::new(root).auth_dir;
-    match LocalPool::open(&dir).and_then(|pool| pool.mint(&who, lifetime)) {
+    let minted = match (stage, lifetime) {
+        (Some(_), Some(_)) => {
+            return fail(
+                "--expires is for local tokens; a stage's tokens last as long as its app client says",
+                USAGE,
+            );
+        }
+        (None, lifetime) if endpoint.is_none() => {
+            let dir = toolkit::local::LocalOptions::new(root).auth_dir;
+            LocalPool::open(&dir).and_then(|pool| {
+                pool.mint(
+                    &who,
+                    lifetime.unwrap_or(std::time::Duration::from_secs(3600)),
+                )
+            })
+        }
+        (None, _) => return fail("--endpoint-url goes with --stage", USAGE),
+        (Some(stage), None) => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(async {
+                let remote = toolkit::stage::Remote::for_stage(root, &stage, endpoint)?;
+                let config = remote.sdk_config().await;
+                let pool = toolkit::stage_token::StagePool::of(&remote, &config).await?;
+                let client = aws_sdk_cognitoidentityprovider::Client::new(&config);
+                toolkit::stage_token::stage_token(&client, &pool, &who).await
+            }),
+            Err(e) => Err(format!("no async runtime: {e}")),
+        },
+    };
+    match minted {
         Ok(token) => {
             let _ = writeln!(std::io::stdout(), "{token}");
             ExitCode::SUCCESS
