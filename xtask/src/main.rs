@@ -56,8 +56,9 @@ Tasks:
   test-fuzz [--max-examples 300] [--seed N]
                     schemathesis (installed into target/fuzz-venv) against
                     the local server with DynamoDB Local, from
-                    infra/openapi.yaml with every check on; fails on a
-                    failed check, any 5xx, or fewer than 1,000 requests
+                    infra/openapi.yaml with every check on, as staff with a
+                    local id token; fails on a failed check, any 5xx, or
+                    fewer than 1,000 requests
   test-load         2,000 POST /orders at 50 concurrent against the local
                     server with DynamoDB Local, every order read back and
                     counted (stored, published, confirmed), and 50 sharing
@@ -82,6 +83,9 @@ Tasks:
                     print an id token (RS256) of the local user pool, with
                     Cognito's claims; the local gateway's Cognito and JWT
                     authorizers accept it (Authorization: Bearer TOKEN)
+  token --stage STAGE --customer ID | --staff
+                    an id token of a test user in the stage's Cognito user
+                    pool (made on first use with the admin API)
   event KIND [flags] print a sample event: apigw-rest, apigw-http,
                     eventbridge, scheduled, sqs, s3-put, dynamodb-stream
                     (cargo xtask event --help lists the flags)
