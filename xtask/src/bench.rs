@@ -629,28 +629,57 @@ impl Load {
     }
 }
 
-const WRK_SCRIPT: &str = r#"
+/// What wrk sends, and what counts as an error besides a failed socket.
+enum Target<'a> {
+    /// `GET url` through a gateway with `Authorization: Bearer TOKEN`; a
+    /// non-2xx answer is an error.
+    Gateway { token: &'a str },
+    /// `POST url` of `event` to a Lambda Invoke API; an answer whose proxy
+    /// response is not `statusCode` 200 is an error.
+    Invoke { event: &'a str },
+}
+
+/// wrk's Lua: the request, an error tally across threads (`bad`, for
+/// invoke answers), and the figures the bench reads.
+fn wrk_script(target: &Target<'_>) -> String {
+    let request = match target {
+        Target::Gateway { token } => {
+            format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n")
+        }
+        Target::Invoke { event } => format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [==[{event}]==]\nresponse = function(status, headers, body)\n  if not string.find(body, '\"statusCode\":200', 1, true) then bad = bad + 1 end\nend\n"
+        ),
+    };
+    format!(
+        r#"{request}
+local threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) bad = 0 end
 done = function(summary, latency, requests)
+  local invalid = 0
+  for _, thread in ipairs(threads) do invalid = invalid + thread:get("bad") end
   io.write("REQUESTS ", summary.requests, " ", summary.duration, "\n")
-  io.write("ERRORS ", summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout, "\n")
-  for _, p in ipairs({1,5,10,20,30,40,50,60,70,75,80,85,90,95,97.5,99,99.5,99.9}) do
+  io.write("ERRORS ", invalid + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout, "\n")
+  for _, p in ipairs({{1,5,10,20,30,40,50,60,70,75,80,85,90,95,97.5,99,99.5,99.9}}) do
     io.write("P ", p, " ", latency:percentile(p), "\n")
   end
 end
-"#;
+"#
+    )
+}
 
-fn wrk(name: &str, url: &str) -> Result<Load> {
-    wrk_with(name, url, 1)
+fn wrk(name: &str, url: &str, target: &Target<'_>) -> Result<Load> {
+    wrk_with(name, url, 1, target)
 }
 
 /// wrk with `connections` open connections (one thread each, two at most:
 /// the machine has two cores).
-fn wrk_with(name: &str, url: &str, connections: u32) -> Result<Load> {
+fn wrk_with(name: &str, url: &str, connections: u32, target: &Target<'_>) -> Result<Load> {
     let script = server::target_dir().join("bench/report.lua");
     if let Some(dir) = script.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    std::fs::write(&script, WRK_SCRIPT).map_err(|e| Failed::new(e.to_string()))?;
+    std::fs::write(&script, wrk_script(target)).map_err(|e| Failed::new(e.to_string()))?;
     let threads = format!("-t{}", connections.min(2));
     let conns = format!("-c{connections}");
     let args = [
@@ -713,25 +742,72 @@ fn wrk_with(name: &str, url: &str, connections: u32) -> Result<Load> {
     })
 }
 
-/// `POST /orders` over a raw socket; returns the new order's id. The wait
-/// is long: behind `cargo lambda watch` the first request may start a
-/// build.
-fn place_one(base: &str) -> Result<String> {
-    use std::io::{Read, Write};
+/// The claims a REST API's Cognito authorizer passes for a member of
+/// staff, for events sent straight to a function.
+const STAFF_CLAIMS: &str = r#"{"sub":"bench-staff","cognito:username":"bench-staff","cognito:groups":"staff","token_use":"id"}"#;
+
+/// A REST API event for `method path` from a member of staff, as the
+/// template's authorizer would let it through.
+fn staff_event(method: &str, path: &str, body: Option<&str>) -> String {
+    let body = body.map_or_else(|| "null".to_owned(), |b| format!("{b:?}"));
+    format!(
+        r#"{{"httpMethod":"{method}","path":"{path}","resource":"{path}","headers":{{"Content-Type":"application/json"}},"requestContext":{{"requestId":"bench","stage":"dev","authorizer":{{"claims":{STAFF_CLAIMS}}}}},"body":{body},"isBase64Encoded":false}}"#
+    )
+}
+
+/// The Invoke API URL of `function` behind `cargo lambda watch`.
+fn watch_invoke_url(function: &str) -> String {
+    format!("http://127.0.0.1:{WATCH_PORT}/2015-03-31/functions/{function}/invocations")
+}
+
+/// The order a bench places.
+const BENCH_ORDER: &str = r#"{"customerId":"BENCH","items":[{"productId":"PROD-A","quantity":1}]}"#;
+
+/// `POST /orders` through the local gateway as `token`'s caller; returns
+/// the new order's id.
+fn place_one(base: &str, token: &str) -> Result<String> {
     let address = base.trim_start_matches("http://");
-    let (host, path_prefix) = address
-        .split_once('/')
-        .map_or((address, ""), |(h, p)| (h, p));
-    let body = r#"{"customerId":"BENCH","items":[{"productId":"PROD-A","quantity":1}]}"#;
+    let body = BENCH_ORDER;
     let request = format!(
-        "POST /{path_prefix}{}orders HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        if path_prefix.is_empty() || path_prefix.ends_with('/') {
-            ""
-        } else {
-            "/"
-        },
+        "POST /orders HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+    let raw = exchange(address, &request)?;
+    order_id_in(&raw, "\"orderId\":\"")
+        .ok_or_else(|| Failed::new(format!("no order placed at {base}: {raw}")))
+}
+
+/// `POST /orders` as a member of staff through `cargo lambda watch`'s
+/// Invoke API (it has no authorizer: cargo-lambda#676); returns the new
+/// order's id. The wait is long: the first request may start a build.
+fn place_one_by_invoke(function: &str) -> Result<String> {
+    let url = watch_invoke_url(function);
+    let address = url.trim_start_matches("http://");
+    let (host, path) = address.split_once('/').unwrap_or((address, ""));
+    let event = staff_event("POST", "/orders", Some(BENCH_ORDER));
+    let request = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
+        event.len()
+    );
+    let raw = exchange(host, &request)?;
+    // The proxy response's body is a JSON string: its quotes are escaped.
+    order_id_in(&raw, "\\\"orderId\\\":\\\"")
+        .ok_or_else(|| Failed::new(format!("no order placed through {url}: {raw}")))
+}
+
+/// The `ORD-…` id after `marker` in `raw`.
+fn order_id_in(raw: &str, marker: &str) -> Option<String> {
+    let rest = &raw[raw.find(marker)? + marker.len()..];
+    let id: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    id.starts_with("ORD-").then_some(id)
+}
+
+/// One request over a raw socket, `Connection: close`; the whole answer.
+fn exchange(host: &str, request: &str) -> Result<String> {
+    use std::io::{Read, Write};
     let mut stream =
         std::net::TcpStream::connect(host).map_err(|e| Failed::new(format!("{host}: {e}")))?;
     stream
@@ -744,11 +820,7 @@ fn place_one(base: &str) -> Result<String> {
     stream
         .read_to_string(&mut raw)
         .map_err(|e| Failed::new(e.to_string()))?;
-    let at = raw
-        .find("\"orderId\":\"")
-        .ok_or_else(|| Failed::new(format!("no order placed at {base}: {raw}")))?;
-    let rest = &raw[at + 11..];
-    Ok(rest[..rest.find('"').unwrap_or(0)].to_owned())
+    Ok(raw)
 }
 
 /// The DynamoDB endpoint a local server logged at start.
@@ -762,11 +834,16 @@ fn local_api(report: &mut Report, path: &str, api: &str) -> Result<Vec<Load>> {
     let mut loads = Vec::new();
     // The in-memory store, as `cargo xtask local` runs by default.
     let memory = LocalServer::start(&[], "bench-local-memory.log")?;
-    let id = place_one(&memory.url());
+    // Every request carries a staff id token, as the template's
+    // authorizer wants.
+    let token = server::token(&["--staff"])?;
+    let gateway = Target::Gateway { token: &token };
+    let id = place_one(&memory.url(), &token);
     let measured = id.and_then(|id| {
         wrk(
             "cargo xtask local (in memory)",
             &format!("{}/orders/{id}", memory.url()),
+            &gateway,
         )
     });
     memory.stop();
@@ -780,18 +857,20 @@ fn local_api(report: &mut Report, path: &str, api: &str) -> Result<Vec<Load>> {
     let outcome = (|| -> Result<(Load, Load)> {
         let endpoint = logged_endpoint(&dynamo.log())
             .ok_or_else(|| Failed::new("the local server did not log its DynamoDB endpoint"))?;
-        let id = place_one(&dynamo.url())?;
+        let id = place_one(&dynamo.url(), &token)?;
         let local = wrk(
             "cargo xtask local (DynamoDB Local)",
             &format!("{}/orders/{id}", dynamo.url()),
+            &gateway,
         )?;
         let watch = watch_api_function(&endpoint, path, api)?;
-        let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/{api}");
-        let result = place_one(&base).and_then(|id| {
-            // The first request through watch builds and starts the function.
+        // The first request through watch builds and starts the function.
+        let result = place_one_by_invoke(api).and_then(|id| {
+            let event = staff_event("GET", &format!("/orders/{id}"), None);
             wrk(
                 "cargo lambda watch (DynamoDB Local)",
-                &format!("{base}/orders/{id}"),
+                &watch_invoke_url(api),
+                &Target::Invoke { event: &event },
             )
         });
         stop_child(watch);
@@ -819,8 +898,11 @@ fn local_api(report: &mut Report, path: &str, api: &str) -> Result<Vec<Load>> {
     let mut text = format!(
         "`wrk -t1 -c1 -d{WRK_SECONDS}s` (one connection, so latency is per request, not \
          queueing) on `GET /orders/{{id}}` of an order placed first. `cargo xtask local` runs \
-         the debug build of the toolkit, as a developer does; `cargo lambda watch` runs the API function's \
-         debug build behind its function URL, with the same DynamoDB Local as the second row. \
+         the debug build of the toolkit, as a developer does, with a staff id token on every request; \
+         `cargo lambda watch` runs the API function's debug build and, having no authorizer \
+         (cargo-lambda#676), is sent through its Invoke API the REST event the authorizer would \
+         make (an answer whose `statusCode` is not 200 counts as an error), with the same DynamoDB \
+         Local as the second row. \
          Chart: [local-api-latency.svg](benchmarks/local-api-latency.svg).\n\n\
          | target | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|\n"
     );
@@ -881,6 +963,7 @@ fn report_durations(log: &str, function: &str) -> Vec<f64> {
 fn local_cloud(report: &mut Report, path: &str, api: &str) -> Result {
     cmd::run(&cmd::cargo(), ["build", "--workspace", "--bins"])?;
     let mut rows: Vec<(Load, &str)> = Vec::new();
+    let mut token = String::new();
 
     // GET /orders/{id} on DynamoDB Local: in-process, as binaries, watch.
     for (mode, flags, log) in [
@@ -896,12 +979,14 @@ fn local_cloud(report: &mut Report, path: &str, api: &str) -> Result {
         ];
         all.extend(flags);
         let server = LocalServer::start(&all, log)?;
+        token = server::token(&["--staff"])?;
+        let gateway = Target::Gateway { token: &token };
         let measured = (|| -> Result<Vec<Load>> {
-            let id = place_one(&server.url())?;
+            let id = place_one(&server.url(), &token)?;
             let url = format!("{}/orders/{id}", server.url());
             Ok(vec![
-                wrk_with(&format!("local {mode}, 1 connection"), &url, 1)?,
-                wrk_with(&format!("local {mode}, 8 connections"), &url, 8)?,
+                wrk_with(&format!("local {mode}, 1 connection"), &url, 1, &gateway)?,
+                wrk_with(&format!("local {mode}, 8 connections"), &url, 8, &gateway)?,
             ])
         })();
         let endpoint = logged_endpoint(&server.log());
@@ -909,12 +994,13 @@ fn local_cloud(report: &mut Report, path: &str, api: &str) -> Result {
             // cargo lambda watch on the same DynamoDB Local, while it runs.
             let endpoint = endpoint.ok_or_else(|| Failed::new("no DynamoDB endpoint logged"))?;
             let watch = watch_api_function(&endpoint, path, api)?;
-            let base = format!("http://127.0.0.1:{WATCH_PORT}/lambda-url/{api}");
-            let result = place_one(&base).and_then(|id| {
-                let url = format!("{base}/orders/{id}");
+            let url = watch_invoke_url(api);
+            let result = place_one_by_invoke(api).and_then(|id| {
+                let event = staff_event("GET", &format!("/orders/{id}"), None);
+                let invoke = Target::Invoke { event: &event };
                 Ok(vec![
-                    wrk_with("cargo lambda watch, 1 connection", &url, 1)?,
-                    wrk_with("cargo lambda watch, 8 connections", &url, 8)?,
+                    wrk_with("cargo lambda watch, 1 connection", &url, 1, &invoke)?,
+                    wrk_with("cargo lambda watch, 8 connections", &url, 8, &invoke)?,
                 ])
             });
             stop_child(watch);
@@ -960,15 +1046,16 @@ fn local_cloud(report: &mut Report, path: &str, api: &str) -> Result {
             &log,
         )?;
         let url = format!("{}/echo/bench", server.url());
+        let gateway = Target::Gateway { token: &token };
         let measured = if delay > 0 {
-            wrk_with("fixture-echo (20 ms), 1 connection", &url, 1).and_then(|one| {
+            wrk_with("fixture-echo (20 ms), 1 connection", &url, 1, &gateway).and_then(|one| {
                 Ok(vec![
                     one,
-                    wrk_with("fixture-echo (20 ms), 8 connections", &url, 8)?,
+                    wrk_with("fixture-echo (20 ms), 8 connections", &url, 8, &gateway)?,
                 ])
             })
         } else {
-            wrk_with("fixture-echo (0 ms), 1 connection", &url, 1).map(|one| vec![one])
+            wrk_with("fixture-echo (0 ms), 1 connection", &url, 1, &gateway).map(|one| vec![one])
         };
         let log_text = server.log();
         server.stop();
@@ -997,7 +1084,7 @@ fn local_cloud(report: &mut Report, path: &str, api: &str) -> Result {
         "`wrk -t1|2 -c1|8 -d{WRK_SECONDS}s` against the local cloud (debug builds, as a developer \
          runs them). On DynamoDB Local, `GET /orders/{{id}}`: the functions in-process, as their \
          binaries in warm pools (`--binaries`, up to 10 processes per function), and the API function \
-         behind `cargo lambda watch` (one process). Then fixture-echo, a function only a fixture \
+         behind `cargo lambda watch` (one process, through its Invoke API). Then fixture-echo, a function only a fixture \
          template declares, as its binary with `--concurrency 8`: sleeping 20 ms a request, and \
          not at all.\n\n\
          | target | route | req/s | p50 ms | p99 ms |\n|---|---|---:|---:|---:|\n"
@@ -1032,7 +1119,7 @@ fn watch_api_function(endpoint: &str, path: &str, binary: &str) -> Result<Child>
     let log = std::fs::File::create(&log_path).map_err(|e| Failed::new(e.to_string()))?;
     let log_err = log.try_clone().map_err(|e| Failed::new(e.to_string()))?;
     let env = format!(
-        "TABLE_NAME=bench-orders,EVENT_BUS_NAME=bench,AWS_ENDPOINT_URL_DYNAMODB={endpoint},AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:9,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=local,AWS_SECRET_ACCESS_KEY=local"
+        "TABLE_NAME=bench-orders,EVENT_BUS_NAME=bench,CURSOR_SIGNING_KEY=bench-cursor-key-of-at-least-32-bytes,AWS_ENDPOINT_URL_DYNAMODB={endpoint},AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:9,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=local,AWS_SECRET_ACCESS_KEY=local"
     );
     let port = WATCH_PORT.to_string();
     let args = [
@@ -1354,6 +1441,50 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_ids_are_found_in_gateway_answers_and_in_invoke_answers() {
+        let gateway = r#"HTTP/1.1 201 Created\r\n\r\n{"orderId":"ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R","status":"created"}"#;
+        assert_eq!(
+            order_id_in(gateway, "\"orderId\":\"").as_deref(),
+            Some("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R")
+        );
+        let invoke = r#"{"statusCode":201,"body":"{\"orderId\":\"ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R\",\"status\":\"created\"}"}"#;
+        assert_eq!(
+            order_id_in(invoke, "\\\"orderId\\\":\\\"").as_deref(),
+            Some("ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R")
+        );
+        assert_eq!(
+            order_id_in(r#"{"message":"Unauthorized"}"#, "\"orderId\":\""),
+            None
+        );
+    }
+
+    #[test]
+    fn staff_events_carry_the_authorizers_claims_and_an_escaped_body() {
+        let event = staff_event("POST", "/orders", Some(BENCH_ORDER));
+        assert!(
+            event.contains(r#""authorizer":{"claims":{"sub":"bench-staff""#),
+            "{event}"
+        );
+        assert!(
+            event.contains(r#""body":"{\"customerId\":\"BENCH\""#),
+            "{event}"
+        );
+        assert!(staff_event("GET", "/orders/X", None).contains(r#""body":null"#));
+    }
+
+    #[test]
+    fn the_wrk_script_sends_the_token_or_the_event_and_counts_bad_answers() {
+        let gateway = wrk_script(&Target::Gateway { token: "abc" });
+        assert!(gateway.contains(r#"wrk.headers["Authorization"] = "Bearer abc""#));
+        assert!(!gateway.contains("response = function"));
+        let invoke = wrk_script(&Target::Invoke { event: "{}" });
+        assert!(invoke.contains("wrk.method = \"POST\""));
+        assert!(invoke.contains("wrk.body = [==[{}]==]"));
+        assert!(invoke.contains(r#"'"statusCode":200'"#));
+        assert!(invoke.contains("invalid + summary.errors.connect"));
+    }
 
     #[test]
     fn report_lines_are_read_as_lambda_prints_them() {
