@@ -98,7 +98,8 @@ Tasks:
                     --stage: the deployed rule, tested by EventBridge, and
                     drift from the template reported
   doctor            check the set-up and the tutorial's traps: routes in
-                    code vs template, region agreement, BOM or broken JSON
+                    code vs template, an authorizer on each of fn-api's
+                    routes, region agreement, BOM or broken JSON
                     in events/ and env files, IAM wildcards, tools; exit 1
                     when a check fails
   deploy --stage dev|staging|prod [--functions-only] [--x86-64] [--dry-run]

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::infra_checks::{route_drift, wildcard_grants};
+use crate::infra_checks::{route_drift, unguarded_routes, wildcard_grants};
 use crate::template::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,7 @@ pub fn project_checks(root: &Path) -> Vec<Finding> {
         Err(e) => findings.push(finding(Level::Fail, "template", e.to_string())),
         Ok(template) => {
             findings.extend(routes(&template));
+            findings.push(authorizers(&template));
             let grants = wildcard_grants(&template);
             findings.push(if grants.is_empty() {
                 finding(
@@ -78,6 +79,40 @@ pub fn project_checks(root: &Path) -> Vec<Finding> {
     findings.extend(regions(root));
     findings.extend(json_files(root));
     findings
+}
+
+/// Every route to the HTTP API's function behind an authorizer: one
+/// without reaches it with no caller, and is closed to everyone (401).
+fn authorizers(template: &Template) -> Finding {
+    let context = crate::model::Context {
+        region: "us-east-1".to_owned(),
+        stack: "local".to_owned(),
+        overrides: std::collections::BTreeMap::new(),
+        table: None,
+    };
+    match crate::model::load(template, &context) {
+        Err(e) => finding(Level::Fail, "auth", e.to_string()),
+        Ok(model) => {
+            let open = unguarded_routes(&model);
+            if open.is_empty() {
+                finding(
+                    Level::Ok,
+                    "auth",
+                    format!("every route to {} has an authorizer", app::HTTP_API_BINARY),
+                )
+            } else {
+                finding(
+                    Level::Fail,
+                    "auth",
+                    format!(
+                        "no authorizer on {}: {} answers them 401 (no caller); give the API a DefaultAuthorizer",
+                        open.join(", "),
+                        app::HTTP_API_BINARY
+                    ),
+                )
+            }
+        }
+    }
 }
 
 fn routes(template: &Template) -> Vec<Finding> {

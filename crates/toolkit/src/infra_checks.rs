@@ -45,6 +45,33 @@ pub fn route_drift(template: &Template) -> (Vec<String>, Vec<String>) {
 
 /// Every IAM statement in the template that grants `*` (or a `service:*`
 /// wildcard) in an action or resource, as "Resource.Policy: what".
+/// Routes to the HTTP API's binary that no authorizer guards, as
+/// `METHOD /path`: each would reach the function with no caller. The
+/// function answers those 401 itself, but a route meant to be served
+/// would then be closed to everyone.
+pub fn unguarded_routes(model: &crate::model::Model) -> Vec<String> {
+    model
+        .routes
+        .iter()
+        .filter(|route| {
+            model
+                .functions
+                .iter()
+                .any(|f| f.id == route.function && f.binary == app::HTTP_API_BINARY)
+        })
+        .filter(|route| {
+            let api = model.apis.iter().find(|a| a.id == route.api);
+            let named = match route.authorizer.as_deref() {
+                Some("NONE") => None,
+                Some(name) => Some(name),
+                None => api.and_then(|a| a.default_authorizer.as_deref()),
+            };
+            named.is_none_or(|name| api.is_none_or(|a| !a.authorizers.contains_key(name)))
+        })
+        .map(|route| format!("{} {}", route.method, route.path))
+        .collect()
+}
+
 pub fn wildcard_grants(template: &Template) -> Vec<String> {
     let mut found = Vec::new();
     for (id, resource) in template.resources_raw() {
@@ -168,6 +195,44 @@ mod tests {
             .matches(&envelope(EventKind::OrderCancelled))
             .unwrap_err();
         assert_eq!(cancelled.field, "detail-type");
+    }
+
+    fn model_of(template: &Template) -> crate::model::Model {
+        crate::model::load(
+            template,
+            &crate::model::Context {
+                region: "us-east-1".to_owned(),
+                stack: "local".to_owned(),
+                overrides: std::collections::BTreeMap::new(),
+                table: None,
+            },
+        )
+        .expect("model")
+    }
+
+    #[test]
+    fn every_route_to_the_api_function_has_an_authorizer() {
+        let unguarded = unguarded_routes(&model_of(&project_template()));
+        assert!(unguarded.is_empty(), "unguarded: {unguarded:?}");
+    }
+
+    #[test]
+    fn a_route_opted_out_or_an_api_without_a_default_authorizer_is_unguarded() {
+        let text = std::fs::read_to_string(project_template().path()).expect("template");
+        let opted_out = text.replace(
+            "            Path: /orders/{orderId}/cancel\n            Method: post\n",
+            "            Path: /orders/{orderId}/cancel\n            Method: post\n            Auth:\n              Authorizer: NONE\n",
+        );
+        assert_ne!(opted_out, text);
+        let template = Template::parse(Path::new("t.yaml"), &opted_out).expect("template");
+        assert_eq!(
+            unguarded_routes(&model_of(&template)),
+            ["POST /orders/{orderId}/cancel"]
+        );
+        let no_default = text.replace("        DefaultAuthorizer: OrdersUsers\n", "");
+        assert_ne!(no_default, text);
+        let template = Template::parse(Path::new("t.yaml"), &no_default).expect("template");
+        assert_eq!(unguarded_routes(&model_of(&template)).len(), 8);
     }
 
     #[test]
