@@ -13,7 +13,8 @@ pub(crate) fn run(args: &[String]) -> Result {
         [flag, url] if flag == "--api-url" => suite(url, &[]),
         [flag, url, stage_flag, stage] if flag == "--api-url" && stage_flag == "--stage" => {
             // The stage's bus (from its stack) is listened to for the
-            // OrderPlaced of the order the suite places.
+            // OrderPlaced of the order the suite places, and its user pool
+            // signs the suite's id tokens.
             suite(url, &[("E2E_STAGE", stage.as_str())])
         }
         _ => Err(Failed::new(format!(

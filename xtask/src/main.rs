@@ -49,8 +49,10 @@ Tasks:
                     the HTTP suite (crate e2e): against the local cloud
                     with DynamoDB Local, started on a free port and
                     stopped afterwards (--binaries: every function as its
-                    binary); or against a deployed stage (--stage: also
-                    listen on its bus for each placed order's OrderPlaced)
+                    binary); or against a deployed stage (--stage: id
+                    tokens of test users in its user pool, and listen on
+                    its bus for each placed order's OrderPlaced; without
+                    it, tokens of the local user pool)
   test              every local test stage, in order: test-unit,
                     test-integration, test-e2e, test-e2e --binaries
   test-fuzz [--max-examples 300] [--seed N]
