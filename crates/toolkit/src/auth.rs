@@ -140,7 +140,9 @@ impl LocalPool {
     }
 
     /// The claims of a valid id token in `header_value` (`Bearer` prefix
-    /// optional), as the authorizer passes them on.
+    /// optional, as a REST API's Cognito authorizer takes both the bare
+    /// token and `Bearer <id token>`, which aws-amplify/docs#1137 sends),
+    /// as the authorizer passes them on.
     pub fn verify(
         &self,
         header: &str,
