@@ -623,6 +623,55 @@ mod tests {
     }
 
     #[test]
+    fn callers_are_added_as_each_authorizer_passes_them_and_bad_caller_flags_are_errors() {
+        let t = template();
+        let rest: Value = serde_json::from_str(
+            &generate("apigw-rest", &args(&["--staff"]), Some(&t)).expect("rest"),
+        )
+        .expect("JSON");
+        let claims = &rest["requestContext"]["authorizer"]["claims"];
+        assert_eq!(claims["cognito:groups"], "staff");
+        assert_eq!(claims["token_use"], "id");
+        assert_eq!(claims["exp"], "Thu Jul 02 12:24:04 UTC 2026");
+        let http: Value = serde_json::from_str(
+            &generate("apigw-http", &args(&["--customer", "CUST-9"]), Some(&t)).expect("http"),
+        )
+        .expect("JSON");
+        let claims = &http["requestContext"]["authorizer"]["jwt"]["claims"];
+        assert_eq!(claims["custom:customerId"], "CUST-9");
+        assert_eq!(claims["aud"], crate::auth::LOCAL_CLIENT_ID);
+        let none: Value =
+            serde_json::from_str(&generate("apigw-rest", &[], Some(&t)).expect("rest"))
+                .expect("JSON");
+        assert!(
+            none["requestContext"]
+                .get("authorizer")
+                .is_none_or(Value::is_null)
+        );
+        for (kind, flags, said) in [
+            ("sqs", &["--staff"][..], "is for apigw-rest and apigw-http"),
+            (
+                "apigw-rest",
+                &["--customer"][..],
+                "--customer needs a customer id",
+            ),
+            (
+                "apigw-rest",
+                &["--customer", "--staff"][..],
+                "--customer needs a customer id",
+            ),
+            (
+                "apigw-rest",
+                &["--staff", "--customer", "C"][..],
+                "give one caller",
+            ),
+        ] {
+            let err = generate(kind, &args(flags), Some(&t)).unwrap_err();
+            assert!(err.contains(said), "{kind} {flags:?}: {err}");
+        }
+    }
+
+    #[test]
     fn an_undeclared_route_or_bad_flag_is_an_error() {
         let t = template();
         let err = generate(
