@@ -78,12 +78,18 @@ impl Api {
                 Ok(gateway::into_event_response(incoming.origin, response))
             }
             Err(early) => {
+                // A request with no usable caller is told that first,
+                // whatever else is wrong with it.
+                let error = match identity.0 {
+                    Ok(_) => early.error,
+                    Err(err) => err.into(),
+                };
                 tracing::info!(
                     request_id = %early.request_id,
-                    status = early.error.status().as_u16(),
+                    status = error.status().as_u16(),
                     "request refused before routing"
                 );
-                let response = early.error.into_response(&early.request_id);
+                let response = error.into_response(&early.request_id);
                 Ok(gateway::into_event_response(early.origin, response))
             }
         }

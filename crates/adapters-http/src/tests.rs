@@ -561,6 +561,13 @@ async fn an_event_without_authorizer_claims_is_a_401_and_reaches_no_use_case() {
     let h = harness();
     for event in [
         post(GOOD),
+        // Malformed too (a body marked base64 that is not): the missing
+        // caller is what it is told.
+        {
+            let mut event = post("%%% not base64");
+            event["isBase64Encoded"] = json!(true);
+            event
+        },
         rest("GET", "/orders/ORD-01JDQ8N4ZC6B7X2Y3W5V9T0S1R", None),
         rest("GET", "/customers/CUST-001/orders", None),
         rest(
