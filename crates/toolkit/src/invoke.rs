@@ -69,7 +69,10 @@ Usage:
   --binary    the built function binary
   --dynamodb  local (default): DynamoDB Local, found or started, with the
               table created; URL: a running endpoint
-  --env       more environment for the function (repeatable)
+  --env       more environment for the function (repeatable); it starts
+              with the template's Environment for the function (secrets
+              given local values), then TABLE_NAME, EVENT_BUS_NAME and the
+              DynamoDB endpoint of this run
   --memory    the memory size to report, in MB (default 128)
   --timeout   seconds before the invocation times out (default 10)
   --runs      invoke this many times, each in a new process (a cold start

@@ -553,6 +553,23 @@ pub(crate) async fn build_binaries(
     }
 }
 
+/// The environment the template gives the function named `function` (its
+/// logical id, binary or function name), as the local cloud gives it:
+/// intrinsics resolved, secrets given local values. Empty when the
+/// template has no such function.
+pub fn function_environment(
+    options: &LocalOptions,
+    function: &str,
+) -> Result<BTreeMap<String, String>, LocalError> {
+    let (_, model, _) = load_model(options)?;
+    Ok(model
+        .functions
+        .iter()
+        .find(|spec| spec.is_named(function))
+        .map(|spec| spec.environment.clone())
+        .unwrap_or_default())
+}
+
 /// The template and its model for `options` (stage, overrides, table),
 /// and the region.
 pub(crate) fn load_model(

@@ -809,3 +809,27 @@ async fn the_orders_api_confines_each_caller_to_what_is_theirs() {
         Some("true")
     );
 }
+
+/// `invoke` starts from this: the template's environment for the
+/// function, its secret given a local value that stays the same between
+/// runs (cursors signed in one run open in the next).
+#[test]
+fn a_functions_template_environment_has_local_secrets() {
+    let api = function_environment(&options(0), "fn-api").expect("template");
+    let key = api.get("CURSOR_SIGNING_KEY").expect("the cursor key");
+    assert_eq!(key.len(), 64, "{key}");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    assert_eq!(
+        api.get("TABLE_NAME").map(String::as_str),
+        Some("local-orders")
+    );
+    let again = function_environment(&options(0), "ApiFunction").expect("template");
+    assert_eq!(again.get("CURSOR_SIGNING_KEY"), Some(key));
+    let events = function_environment(&options(0), "fn-events").expect("template");
+    assert!(!events.contains_key("CURSOR_SIGNING_KEY"));
+    assert!(
+        function_environment(&options(0), "fn-nothing")
+            .expect("template")
+            .is_empty()
+    );
+}

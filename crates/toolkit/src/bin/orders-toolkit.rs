@@ -97,7 +97,7 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(out.as_bytes());
             ExitCode::from(code)
         }
-        Some((command, rest)) if command == "invoke" => invoke(rest),
+        Some((command, rest)) if command == "invoke" => invoke(rest, &root),
         Some((command, rest)) if command == "token" => token(rest, &root),
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
@@ -447,7 +447,7 @@ fn token(args: &[String], root: &Path) -> ExitCode {
     }
 }
 
-fn invoke(args: &[String]) -> ExitCode {
+fn invoke(args: &[String], root: &Path) -> ExitCode {
     use toolkit::invoke::USAGE;
     if args.iter().any(|a| a == "--help" || a == "-h") {
         let _ = std::io::stdout().write_all(USAGE.as_bytes());
@@ -545,11 +545,22 @@ fn invoke(args: &[String]) -> ExitCode {
             Ok(found) => found,
             Err(e) => return fail(&e.to_string(), ""),
         };
-        let mut all_env = vec![
+        // The template's environment for the function first (a local value
+        // for each secret it names), then the local table, bus and
+        // endpoint, then --env.
+        let template_env = match toolkit::local::function_environment(
+            &toolkit::local::LocalOptions::new(root),
+            function,
+        ) {
+            Ok(found) => found,
+            Err(e) => return fail(&e.to_string(), ""),
+        };
+        let mut all_env: Vec<(String, String)> = template_env.into_iter().collect();
+        all_env.extend([
             ("TABLE_NAME".to_owned(), table.clone()),
             ("EVENT_BUS_NAME".to_owned(), "local-orders".to_owned()),
             ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), endpoint),
-        ];
+        ]);
         for (key, default) in [
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "local"),
