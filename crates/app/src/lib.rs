@@ -36,15 +36,37 @@ pub struct Invocation {
 
 impl Invocation {
     /// From the Lambda context: its deadline is milliseconds since the
-    /// Unix epoch, made an `Instant` on this process's clock.
+    /// Unix epoch (the Runtime API's `Lambda-Runtime-Deadline-Ms`), made an
+    /// `Instant` on this process's clock.
+    ///
+    /// Lambda's deadline is always ahead when an invocation arrives. One
+    /// already passed comes from an emulator that does not keep the
+    /// contract (`cargo lambda watch` sends 600000, ten minutes as a
+    /// duration, which is 1970 as a time); it would make every request
+    /// run out of time at once, so the invocation gets no deadline and a
+    /// warning says why.
     pub fn from_context(context: &lambda_runtime::Context) -> Self {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let left = Duration::from_millis(context.deadline.saturating_sub(now));
+        Self::at(&context.request_id, context.deadline, now)
+    }
+
+    fn at(request_id: &str, deadline_ms: u64, now_ms: u64) -> Self {
+        let deadline = if deadline_ms > now_ms {
+            Some(std::time::Instant::now() + Duration::from_millis(deadline_ms - now_ms))
+        } else {
+            lambda_runtime::tracing::warn!(
+                request_id,
+                deadline_ms,
+                now_ms,
+                "the runtime's deadline for this invocation has already passed (an emulator's?); the invocation runs without one"
+            );
+            None
+        };
         Self {
-            request_id: context.request_id.clone(),
-            deadline: Some(std::time::Instant::now() + left),
+            request_id: request_id.to_owned(),
+            deadline,
         }
     }
 }
@@ -317,6 +339,20 @@ mod tests {
             ]),
             "CURSOR_SIGNING_KEY must hold at least 32 bytes, not 5"
         );
+    }
+
+    #[test]
+    fn a_deadline_ahead_is_kept_and_one_already_passed_is_not() {
+        let now = 1_795_342_097_515;
+        let ahead = Invocation::at("r", now + 5_000, now);
+        let left = ahead.deadline.expect("a deadline") - std::time::Instant::now();
+        assert!(
+            left > Duration::from_millis(4_900) && left <= Duration::from_secs(5),
+            "{left:?}"
+        );
+        // cargo lambda watch's constant, and a deadline just missed.
+        assert_eq!(Invocation::at("r", 600_000, now).deadline, None);
+        assert_eq!(Invocation::at("r", now, now).deadline, None);
     }
 
     #[test]
