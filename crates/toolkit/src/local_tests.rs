@@ -50,15 +50,28 @@ fn token_for(who: &crate::auth::Who, lifetime: Duration) -> String {
         .expect("a local token")
 }
 
+/// A ten-minute token for `who`, minted once per test process (reading
+/// the pool's private key is the slow part).
+fn cached_token(who: crate::auth::Who) -> String {
+    static TOKENS: std::sync::Mutex<Vec<(crate::auth::Who, String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut tokens = TOKENS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, token)) = tokens.iter().find(|(w, _)| *w == who) {
+        return token.clone();
+    }
+    let token = token_for(&who, Duration::from_secs(600));
+    tokens.push((who, token.clone()));
+    token
+}
+
 fn staff_token() -> String {
-    token_for(&crate::auth::Who::Staff, Duration::from_secs(600))
+    cached_token(crate::auth::Who::Staff)
 }
 
 fn customer_token(id: &str) -> String {
-    token_for(
-        &crate::auth::Who::Customer(id.to_owned()),
-        Duration::from_secs(600),
-    )
+    cached_token(crate::auth::Who::Customer(id.to_owned()))
 }
 
 /// One HTTP/1.1 request with `Connection: close`, as a member of staff
