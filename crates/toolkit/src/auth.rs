@@ -42,12 +42,23 @@ pub enum Refusal {
     NotAnIdToken(String),
 }
 
+/// How many verified tokens the pool remembers before it starts over.
+const VERIFIED_CAPACITY: usize = 4096;
+
 /// The local pool: its keys and names.
 #[derive(Clone)]
 pub struct LocalPool {
     encoding: EncodingKey,
     decoding: DecodingKey,
     issuer: String,
+    /// Tokens whose signature, audience, issuer and `token_use` have been
+    /// checked, with their claims: API Gateway caches a user pool
+    /// authorizer's result for the token too (`AuthorizerResultTtlInSeconds`,
+    /// 300 s by default), and an RS256 check on every request is most of
+    /// a local request's cost. A token's expiry is still checked on every
+    /// use, so an expired token is refused as soon as it expires.
+    verified:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Map<String, Value>>>>,
 }
 
 impl std::fmt::Debug for LocalPool {
@@ -88,32 +99,7 @@ impl LocalPool {
         let private = dir.join("key.pem");
         let public = dir.join("public.pem");
         if !private.is_file() || !public.is_file() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            // Written under another name and renamed, so that two first
-            // uses at once do not see half a key.
-            let partial = dir.join(format!("key.pem.{}", std::process::id()));
-            let partial_public = dir.join(format!("public.pem.{}", std::process::id()));
-            let path = |p: &PathBuf| p.to_string_lossy().into_owned();
-            openssl(&[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-                &path(&partial),
-            ])?;
-            openssl(&[
-                "pkey",
-                "-in",
-                &path(&partial),
-                "-pubout",
-                "-out",
-                &path(&partial_public),
-            ])?;
-            std::fs::rename(&partial_public, &public)
-                .and_then(|()| std::fs::rename(&partial, &private))
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            make_key_pair(dir, &private, &public)?;
         }
         let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
         let encoding = EncodingKey::from_rsa_pem(&read(&private)?)
@@ -124,6 +110,7 @@ impl LocalPool {
             encoding,
             decoding,
             issuer: local_issuer(),
+            verified: std::sync::Arc::default(),
         })
     }
 
@@ -157,6 +144,36 @@ impl LocalPool {
             })
             .filter(|v| !v.is_empty())
             .ok_or_else(|| Refusal::Missing(header.to_owned()))?;
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(claims) = verified.get(token) {
+            let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+            // jsonwebtoken's rule with no leeway: expired once `exp` is past.
+            return if exp < now_secs() {
+                verified.remove(token);
+                Err(Refusal::Invalid("ExpiredSignature".to_owned()))
+            } else {
+                Ok(claims.clone())
+            };
+        }
+        drop(verified);
+        let claims = self.check(token)?;
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    /// The claims of `token` after the full check: RS256 signature with
+    /// the pool's key, audience, issuer, expiry and `token_use`.
+    fn check(&self, token: &str) -> Result<Map<String, Value>, Refusal> {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[LOCAL_CLIENT_ID]);
         validation.set_issuer(&[&self.issuer]);
@@ -169,6 +186,54 @@ impl LocalPool {
             other => Err(Refusal::NotAnIdToken(other.unwrap_or_default().to_owned())),
         }
     }
+}
+
+/// Makes the pool's key pair in `dir` unless another process made it
+/// first: the key is made under a lock on `dir/.lock`, so that processes
+/// starting at once (tests, a server and `token`) end with one pair, never
+/// one process's private key beside another's public key.
+fn make_key_pair(dir: &Path, private: &Path, public: &Path) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let lock = std::fs::File::create(dir.join(".lock")).map_err(failed)?;
+    lock.lock().map_err(failed)?;
+    if private.is_file() && public.is_file() {
+        return Ok(());
+    }
+    // Written under other names and renamed, so that a reader that takes
+    // no lock never sees half a key.
+    let partial = dir.join(format!("key.pem.{}", std::process::id()));
+    let partial_public = dir.join(format!("public.pem.{}", std::process::id()));
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &path(&partial),
+    ])?;
+    openssl(&[
+        "pkey",
+        "-in",
+        &path(&partial),
+        "-pubout",
+        "-out",
+        &path(&partial_public),
+    ])?;
+    std::fs::rename(&partial_public, public)
+        .and_then(|()| std::fs::rename(&partial, private))
+        .map_err(failed)
+}
+
+/// A pool for tests, kept under `target/test-auth/TAG`: its key is made
+/// once for the target directory, not once per test.
+#[cfg(test)]
+pub(crate) fn test_pool_dir(tag: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-auth")
+        .join(tag)
 }
 
 /// The local pool's issuer (`iss`).

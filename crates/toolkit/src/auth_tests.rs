@@ -4,9 +4,7 @@
 use super::*;
 
 fn pool_in(tag: &str) -> LocalPool {
-    let dir =
-        std::env::temp_dir().join(format!("local-auth-{tag}-{}", crate::runtime::request_id()));
-    LocalPool::open(&dir).expect("a pool")
+    LocalPool::open(&test_pool_dir(tag)).expect("a pool")
 }
 
 #[test]
@@ -80,6 +78,59 @@ fn missing_expired_foreign_and_non_id_tokens_are_refused() {
         pool.verify("Authorization", Some("not.a.token")),
         Err(Refusal::Invalid(_))
     ));
+}
+
+/// A verified token is remembered (API Gateway caches an authorizer's
+/// result, AuthorizerResultTtlInSeconds), but its expiry is checked on
+/// every use, and a token with the same claims and another signature is
+/// not taken for it.
+#[test]
+fn a_remembered_token_still_expires_and_its_claims_cannot_be_borrowed() {
+    let pool = pool_in("claims");
+    let token = pool
+        .mint(&Who::Customer("CUST-7".into()), Duration::from_secs(600))
+        .expect("token");
+    pool.verify("Authorization", Some(&token)).expect("valid");
+    let (signed, _) = token.rsplit_once('.').expect("three parts");
+    let forged = format!("{signed}.{}", "A".repeat(342));
+    assert!(matches!(
+        pool.verify("Authorization", Some(&forged)),
+        Err(Refusal::Invalid(why)) if why.contains("Signature")
+    ));
+    pool.verified
+        .lock()
+        .expect("lock")
+        .get_mut(&token)
+        .expect("remembered")
+        .insert("exp".into(), json!(now_secs() - 1));
+    assert_eq!(
+        pool.verify("Authorization", Some(&token)),
+        Err(Refusal::Invalid("ExpiredSignature".into()))
+    );
+    assert!(!pool.verified.lock().expect("lock").contains_key(&token));
+}
+
+#[test]
+fn pools_opened_at_once_in_one_directory_share_one_key_pair() {
+    let dir =
+        std::env::temp_dir().join(format!("local-auth-race-{}", crate::runtime::request_id()));
+    let pools: Vec<LocalPool> = std::thread::scope(|scope| {
+        let opening: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| LocalPool::open(&dir).expect("a pool")))
+            .collect();
+        opening
+            .into_iter()
+            .map(|t| t.join().expect("opened"))
+            .collect()
+    });
+    let token = pools[0]
+        .mint(&Who::Staff, Duration::from_secs(60))
+        .expect("token");
+    for pool in &pools {
+        pool.verify("Authorization", Some(&token))
+            .expect("one key pair");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// amazon-cognito-identity-js#92: a REST authorizer's claims are strings,

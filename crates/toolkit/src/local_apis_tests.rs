@@ -470,7 +470,7 @@ fn debug_names_a_function_and_does_not_go_with_watch() {
 /// passes them; `Authorizer: NONE` opts a route out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorizers_refuse_bad_tokens_before_the_function_and_pass_claims() {
-    let auth_dir = std::env::temp_dir().join(format!("auth-{}", crate::runtime::request_id()));
+    let auth_dir = crate::auth::test_pool_dir("authorized-apis");
     let server = start(LocalOptions {
         template: fixture("authorized-apis.yaml"),
         auth_dir: auth_dir.clone(),
@@ -484,8 +484,7 @@ async fn authorizers_refuse_bad_tokens_before_the_function_and_pass_claims() {
         .mint(&customer, Duration::from_secs(300))
         .expect("token");
     let expired = pool.mint(&customer, Duration::ZERO).expect("token");
-    let foreign_dir = std::env::temp_dir().join(format!("auth-{}", crate::runtime::request_id()));
-    let foreign = crate::auth::LocalPool::open(&foreign_dir)
+    let foreign = crate::auth::LocalPool::open(&crate::auth::test_pool_dir("foreign"))
         .and_then(|p| p.mint(&customer, Duration::from_secs(300)))
         .expect("token");
     let bearer = |token: &str| format!("Authorization: Bearer {token}\r\n");
@@ -534,6 +533,4 @@ async fn authorizers_refuse_bad_tokens_before_the_function_and_pass_claims() {
     );
     assert_eq!(server.invocations("EchoFunction"), Some(4));
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&auth_dir);
-    let _ = std::fs::remove_dir_all(&foreign_dir);
 }
