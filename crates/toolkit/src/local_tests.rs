@@ -13,12 +13,47 @@ use serde_json::Value;
 use super::*;
 
 fn options(port: u16) -> LocalOptions {
-    LocalOptions {
+    let options = LocalOptions {
         port,
         lambda_port: None,
         record_events: true,
+        build: false,
         ..LocalOptions::new(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-    }
+    };
+    build_fixture_binaries(&options);
+    options
+}
+
+/// Builds the fixture templates' process binaries (`fixture-echo`) once
+/// per test run, instead of a `cargo build` by every server a test
+/// starts: nextest runs each test in a process of its own, and those
+/// builds, each taking cargo's lock in turn, were most of the suite's
+/// wall time. The run is nextest's `NEXTEST_RUN_ID` (one process runs
+/// every test under `cargo test`); a lock file orders the processes.
+fn build_fixture_binaries(options: &LocalOptions) {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let target = options.binary_dir.parent().expect("a target directory");
+        std::fs::create_dir_all(target).expect("the target directory");
+        let lock = std::fs::File::create(target.join("toolkit-test-fixtures.lock")).expect("lock");
+        lock.lock().expect("locked");
+        let stamp = target.join("toolkit-test-fixtures.run");
+        let run = std::env::var("NEXTEST_RUN_ID").unwrap_or_default();
+        if !run.is_empty() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(run.as_str())
+        {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = cargo_command(&cargo)
+            .as_std_mut()
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+            .args(["build", "--workspace", "--bin", "fixture-echo"])
+            .stdin(std::process::Stdio::null())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --bin fixture-echo: {status}");
+        std::fs::write(&stamp, run).expect("stamp");
+    });
 }
 
 struct Reply {
@@ -696,9 +731,7 @@ async fn the_orders_api_confines_each_caller_to_what_is_theirs() {
         &crate::auth::Who::Customer("CUST-A".to_owned()),
         Duration::ZERO,
     );
-    let elsewhere =
-        std::env::temp_dir().join(format!("orders-foreign-pool-{}", std::process::id()));
-    let foreign = crate::auth::LocalPool::open(&elsewhere)
+    let foreign = crate::auth::LocalPool::open(&crate::auth::test_pool_dir("foreign"))
         .and_then(|pool| {
             pool.mint(
                 &crate::auth::Who::Customer("CUST-A".to_owned()),
@@ -706,7 +739,6 @@ async fn the_orders_api_confines_each_caller_to_what_is_theirs() {
             )
         })
         .expect("a token of another pool");
-    let _ = std::fs::remove_dir_all(&elsewhere);
     let order = br#"{"items":[{"productId":"PROD-A","quantity":1}]}"#;
 
     for token in [None, Some(expired.as_str()), Some(foreign.as_str())] {
