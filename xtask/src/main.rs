@@ -122,11 +122,12 @@ Tasks:
                     a deployed function's CloudWatch log events, oldest
                     first (REPORT lines as they are); --follow polls until
                     Ctrl-C
-  listen --stage STAGE [--pattern FILE] [--for 60s]
-  listen --local http://127.0.0.1:3001 [--pattern FILE] [--for 60s]
+  listen --stage STAGE [--pattern FILE] [--for 60s] [--count N]
+  listen --local http://127.0.0.1:3001 [--pattern FILE] [--for 60s] [--count N]
                     print each event reaching the stage's bus (a temporary
                     rule to a temporary SQS queue, both removed on exit,
-                    Ctrl-C included), or the local cloud's bus
+                    Ctrl-C included), or the local cloud's bus; --count
+                    stops after N events
   destroy --stage STAGE [--yes] [--dry-run]
                     sam delete of the stage's stack, after listing what
                     survives it (the retained orders table, the deployment

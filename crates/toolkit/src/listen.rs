@@ -15,12 +15,12 @@ use event_pattern::Pattern;
 use serde_json::{Value, json};
 
 pub const USAGE: &str = "\
-listen --stage STAGE [--pattern FILE] [--for 60s] [--bus NAME]
+listen --stage STAGE [--pattern FILE] [--for 60s] [--count N] [--bus NAME]
        [--endpoint-url URL]
-listen --local URL [--pattern FILE] [--for 60s]
+listen --local URL [--pattern FILE] [--for 60s] [--count N]
 
 Prints each event that reaches the bus, one JSON line each, for --for (or
-until Ctrl-C), then removes what it made. On a stage it puts a temporary
+until --count events have arrived, or Ctrl-C), then removes what it made. On a stage it puts a temporary
 rule on the stage's bus (the stack's EventBusName output, or --bus) with a
 temporary SQS queue as its target; on the local cloud (--local, its control
 port, http://127.0.0.1:3001) it reads the bus's feed.
@@ -28,6 +28,8 @@ port, http://127.0.0.1:3001) it reads the bus's feed.
   --pattern   an EventBridge pattern (JSON) the events must match (default:
               every event)
   --for       how long: a number and s, m or h (default 60s)
+  --count     stop once N events have been printed (a script waiting for
+              the event it caused ends as soon as it comes)
 ";
 
 /// Every event: a prefix every source has.
@@ -367,6 +369,8 @@ pub struct ListenOptions {
     pub local: Option<String>,
     pub pattern: Option<String>,
     pub duration: Duration,
+    /// `--count`: stop once this many events have been printed.
+    pub count: Option<usize>,
     pub bus: Option<String>,
     pub endpoint_url: Option<String>,
 }
@@ -380,6 +384,7 @@ pub fn parse_options(args: &[String]) -> Result<Option<ListenOptions>, String> {
             "--local",
             "--pattern",
             "--for",
+            "--count",
             "--bus",
             "--endpoint-url",
         ],
@@ -391,11 +396,23 @@ pub fn parse_options(args: &[String]) -> Result<Option<ListenOptions>, String> {
         None => Duration::from_secs(60),
         Some(text) => crate::logs::parse_since(&text).map_err(|e| e.replace("--since", "--for"))?,
     };
+    let count = match flags.value("--count") {
+        None => None,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(format!(
+                    "--count takes a number of events from 1, not {text:?}"
+                ));
+            }
+        },
+    };
     let options = ListenOptions {
         stage: flags.value("--stage"),
         local: flags.value("--local"),
         pattern: flags.value("--pattern"),
         duration,
+        count,
         bus: flags.value("--bus"),
         endpoint_url: flags.value("--endpoint-url"),
     };
@@ -406,8 +423,8 @@ pub fn parse_options(args: &[String]) -> Result<Option<ListenOptions>, String> {
     }
 }
 
-/// `listen`: prints each event to `out` as it arrives until the time is up
-/// or `stop` completes, then removes what it made. Returns how many.
+/// `listen`: prints each event to `out` as it arrives until the time is up,
+/// `--count` events have been printed or `stop` completes, then removes what it made. Returns how many.
 pub async fn run(
     options: &ListenOptions,
     root: &Path,
@@ -462,6 +479,9 @@ pub async fn run(
                         break 'listening Err(format!("cannot print: {e}"));
                     }
                     count += 1;
+                    if options.count.is_some_and(|wanted| count >= wanted) {
+                        break 'listening Ok(count);
+                    }
                 }
             }
             Err(e) => break Err(e),
@@ -474,6 +494,42 @@ pub async fn run(
         _ => {
             eprintln!("removed: {made}");
             outcome
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<ListenOptions>, String> {
+        parse_options(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_flags_are_read_and_bad_ones_refused() {
+        let options = parse(&["--stage", "dev", "--for", "2m", "--count", "3"])
+            .expect("valid")
+            .expect("options");
+        assert_eq!(options.stage.as_deref(), Some("dev"));
+        assert_eq!(options.duration, Duration::from_secs(120));
+        assert_eq!(options.count, Some(3));
+        let local = parse(&["--local", "http://127.0.0.1:3001"])
+            .expect("valid")
+            .expect("options");
+        assert_eq!(
+            (local.duration, local.count),
+            (Duration::from_secs(60), None)
+        );
+        assert_eq!(parse(&["--help"]), Ok(None));
+        for (bad, says) in [
+            (&["--stage", "dev", "--count", "0"][..], "--count takes"),
+            (&["--stage", "dev", "--count", "many"][..], "--count takes"),
+            (&["--stage", "dev", "--local", "http://x"][..], "not both"),
+            (&[][..], "is required"),
+        ] {
+            let err = parse(bad).expect_err("refused");
+            assert!(err.contains(says), "{bad:?}: {err}");
         }
     }
 }

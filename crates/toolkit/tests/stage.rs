@@ -322,7 +322,8 @@ async fn logs_prints_the_events_a_function_wrote_oldest_first() {
 }
 
 /// `listen --stage`: a temporary rule and queue on the stage's bus; an
-/// OrderPlaced put on the bus is printed; on exit neither is left.
+/// OrderPlaced put on the bus is printed, `--count 1` ends the listening
+/// there; on exit neither is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_prints_an_event_put_on_the_bus_and_leaves_no_rule_or_queue() {
     use tokio::io::AsyncBufReadExt;
@@ -330,6 +331,7 @@ async fn listen_prints_an_event_put_on_the_bus_and_leaves_no_rule_or_queue() {
     let events = testkit::moto::eventbridge_client(moto.endpoint());
     let sqs = testkit::moto::sqs_client(moto.endpoint());
     let bus = new_bus(&events, "listen").await;
+    let started = std::time::Instant::now();
     let mut child = command(&[
         "listen",
         "--stage",
@@ -337,7 +339,9 @@ async fn listen_prints_an_event_put_on_the_bus_and_leaves_no_rule_or_queue() {
         "--bus",
         &bus,
         "--for",
-        "8s",
+        "60s",
+        "--count",
+        "1",
         "--endpoint-url",
         moto.endpoint(),
     ])
@@ -387,6 +391,10 @@ async fn listen_prints_an_event_put_on_the_bus_and_leaves_no_rule_or_queue() {
     assert_eq!(arrived[0]["detail-type"], "OrderPlaced");
     assert_eq!(arrived[0]["detail"]["orderId"], order_id.as_str());
     assert!(rest.contains("removed: rule orders-listen-"), "{rest}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "--count 1 did not end the listening at the first event"
+    );
 
     let rules = events
         .list_rules()

@@ -36,7 +36,7 @@ Commands:
   destroy --stage STAGE [--yes] [--dry-run]
               delete a stage's stack after saying what survives it
               (orders-toolkit destroy --help)
-  listen --stage STAGE | --local URL [--pattern FILE] [--for 60s]
+  listen --stage STAGE | --local URL [--pattern FILE] [--for 60s] [--count N]
               print the events reaching a bus, through a temporary rule and
               queue removed on exit (orders-toolkit listen --help)
   token --customer ID | --staff [--expires 60m]
@@ -305,9 +305,7 @@ fn listen(args: &[String], root: &Path) -> ExitCode {
         toolkit::listen::USAGE,
         toolkit::listen::parse_options,
         |options, runtime| {
-            let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
+            let stop = ctrl_c_from_now(runtime);
             let mut out = std::io::stdout();
             match runtime.block_on(toolkit::listen::run(&options, root, &mut out, stop)) {
                 Ok(_) => ExitCode::SUCCESS,
@@ -315,6 +313,25 @@ fn listen(args: &[String], root: &Path) -> ExitCode {
             }
         },
     )
+}
+
+/// Ctrl-C, caught from this moment: tokio installs its handler when the
+/// future is first polled, and until then a Ctrl-C ends the process at
+/// once. `listen` makes a rule and a queue before it first waits, and a
+/// Ctrl-C in between would leave both behind; so the future is polled
+/// once here, and a Ctrl-C during the set-up ends the listening as soon as
+/// it starts, with its clean-up.
+fn ctrl_c_from_now(
+    runtime: &tokio::runtime::Runtime,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    let mut stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    runtime.block_on(std::future::poll_fn(|cx| {
+        let _ = stop.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    }));
+    stop
 }
 
 /// Reads a remote command's flags (printing its help when asked), then
