@@ -42,12 +42,21 @@ pub(crate) fn unit() -> Result {
     }
 }
 
-/// The integration suites. Each test binary shares one DynamoDB Local, so
-/// they run under `cargo test` (one process per binary), not nextest (one
-/// process per test).
+/// The integration suites. The providers' suite starts DynamoDB Local in
+/// each of its ways, under `cargo test`; the others share one DynamoDB
+/// Local and one moto started here (each test makes its own table, queue
+/// or stack), under nextest when it is installed (each test a process, in
+/// parallel).
 pub(crate) fn integration() -> Result {
     ensure_local_services()?;
     let cargo = cmd::cargo();
+    let runner: &[&str] = if cmd::has_cargo_subcommand("nextest") {
+        &["nextest", "run", "--no-fail-fast"]
+    } else {
+        &["test", "--no-fail-fast"]
+    };
+    // One process: its tests start DynamoDB Local (a JVM each) in turn,
+    // which is quicker on two cores than all at once.
     cmd::run(
         &cargo,
         [
@@ -60,42 +69,33 @@ pub(crate) fn integration() -> Result {
             "providers",
         ],
     )?;
-    // One DynamoDB Local and one moto for both suites, instead of one per
-    // test binary.
+    // One DynamoDB Local and one moto for the other suites, instead of one
+    // per test.
     let services = crate::services::Services::start()?;
     let env: Vec<(&str, &str)> = services
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    cmd::run_with_env(
-        &cargo,
-        ["test", "--package", "adapters-eventbridge", "--test", "it"],
-        &env,
-    )?;
-    cmd::run_with_env(
-        &cargo,
-        ["test", "--package", "adapters-dynamo", "--test", "it"],
-        &env,
-    )?;
+    let suite = |args: &[&str]| {
+        let all: Vec<&str> = runner.iter().chain(args).copied().collect();
+        cmd::run_with_env(&cargo, all, &env)
+    };
+    suite(&["--package", "adapters-eventbridge", "--test", "it"])?;
+    suite(&["--package", "adapters-dynamo", "--test", "it"])?;
     // `dlq` against moto's SQS, redriving through the local cloud; the
     // other remote commands against moto; `local --watch` swapping under
     // load.
-    cmd::run_with_env(
-        &cargo,
-        [
-            "test",
-            "--package",
-            "toolkit",
-            "--test",
-            "dlq",
-            "--test",
-            "stage",
-            "--test",
-            "watch",
-        ],
-        &env,
-    )
+    suite(&[
+        "--package",
+        "toolkit",
+        "--test",
+        "dlq",
+        "--test",
+        "stage",
+        "--test",
+        "watch",
+    ])
 }
 
 /// The moto version the EventBridge tests are written against.
