@@ -234,10 +234,45 @@ pub async fn service(config: &Config) -> OrderService {
     )
 }
 
+/// The functions' log subscriber, writing to `writer`: the level and
+/// format from Lambda's advanced logging controls (`AWS_LAMBDA_LOG_LEVEL`,
+/// else `RUST_LOG`, else INFO; `AWS_LAMBDA_LOG_FORMAT` `JSON` for JSON
+/// lines), no time stamp (Lambda stamps each line), and no ANSI colours:
+/// the runtime's default subscriber colours its text, and CloudWatch keeps
+/// the escape codes as text in every line.
+pub fn log_subscriber<W>(
+    var: impl Fn(&str) -> Option<String>,
+    writer: W,
+) -> Box<dyn lambda_runtime::tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> lambda_runtime::tracing::subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use lambda_runtime::tracing::subscriber::{EnvFilter, filter::LevelFilter, fmt};
+    let level = var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|| var("RUST_LOG"))
+        .unwrap_or_default();
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(level.to_ascii_lowercase());
+    let builder = fmt()
+        .with_ansi(false)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    if var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+        Box::new(builder.json().finish())
+    } else {
+        Box::new(builder.finish())
+    }
+}
+
 /// What a function binary's `main` runs: tracing, configuration, the
 /// service, then the runtime loop with `binary`'s handler.
 pub async fn run(binary: &str) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    let subscriber = log_subscriber(|name| std::env::var(name).ok(), std::io::stdout);
+    // Only fails when a subscriber is already set, which then stays.
+    let _ = lambda_runtime::tracing::subscriber::util::SubscriberInitExt::try_init(subscriber);
     let config = Config::from_vars(binary, |name| std::env::var(name).ok())?;
     let service = service(&config).await;
     let handler = handler(binary, &service)
@@ -273,6 +308,43 @@ mod tests {
     }
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn logs_are_plain_text_or_json_at_the_level_lambda_sets() {
+        use std::sync::Mutex;
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("lines").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logged = |pairs: &[(&str, &str)]| {
+            let lines = Lines::default();
+            let writer = lines.clone();
+            let subscriber = log_subscriber(vars(pairs), move || writer.clone());
+            let dispatch = lambda_runtime::tracing::Dispatch::new(subscriber);
+            lambda_runtime::tracing::dispatcher::with_default(&dispatch, || {
+                lambda_runtime::tracing::debug!(detail = 1, "debugging");
+                lambda_runtime::tracing::info!(order = "ORD-1", "placed");
+            });
+            let bytes = lines.0.lock().expect("lines").clone();
+            String::from_utf8(bytes).expect("text")
+        };
+        let plain = logged(&[]);
+        assert!(!plain.contains('\u{1b}'), "escape codes: {plain:?}");
+        assert_eq!(plain.trim(), "INFO placed order=\"ORD-1\"");
+        let debug = logged(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG"), ("RUST_LOG", "warn")]);
+        assert_eq!(debug.lines().count(), 2, "{debug}");
+        let json = logged(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
+        let line: Value = serde_json::from_str(json.trim()).expect("one JSON line");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["fields"]["message"], "placed");
+    }
 
     #[test]
     fn configuration_comes_from_the_environment() {
