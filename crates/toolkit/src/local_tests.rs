@@ -43,11 +43,10 @@ fn build_fixture_binaries(options: &LocalOptions) {
         {
             return;
         }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = cargo_command(&cargo)
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let (_, mut command) = build_command(&["fixture-echo".to_owned()], Some(&root));
+        let status = command
             .as_std_mut()
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-            .args(["build", "--workspace", "--bin", "fixture-echo"])
             .stdin(std::process::Stdio::null())
             .status()
             .expect("cargo runs");
