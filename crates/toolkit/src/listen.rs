@@ -20,10 +20,11 @@ listen --stage STAGE [--pattern FILE] [--for 60s] [--count N] [--bus NAME]
 listen --local URL [--pattern FILE] [--for 60s] [--count N]
 
 Prints each event that reaches the bus, one JSON line each, for --for (or
-until --count events have arrived, or Ctrl-C), then removes what it made. On a stage it puts a temporary
-rule on the stage's bus (the stack's EventBusName output, or --bus) with a
-temporary SQS queue as its target; on the local cloud (--local, its control
-port, http://127.0.0.1:3001) it reads the bus's feed.
+until --count events have arrived, or Ctrl-C), then removes what it made.
+On a stage it puts a temporary rule on the stage's bus (the stack's
+EventBusName output, or --bus) with a temporary SQS queue as its target; on
+the local cloud (--local, its control port, http://127.0.0.1:3001) it reads
+the bus's feed.
 
   --pattern   an EventBridge pattern (JSON) the events must match (default:
               every event)
@@ -423,8 +424,9 @@ pub fn parse_options(args: &[String]) -> Result<Option<ListenOptions>, String> {
     }
 }
 
-/// `listen`: prints each event to `out` as it arrives until the time is up,
-/// `--count` events have been printed or `stop` completes, then removes what it made. Returns how many.
+/// `listen`: prints each event to `out` as it arrives until the time is
+/// up, `--count` events have been printed or `stop` completes, then
+/// removes what it made. Returns how many.
 pub async fn run(
     options: &ListenOptions,
     root: &Path,
