@@ -50,13 +50,17 @@ pub struct ProviderConfig {
     pub java: bool,
     /// How long a given endpoint may take to answer; 30 s when `None`.
     pub endpoint_deadline: Option<Duration>,
+    /// Serve an embedded DynamoDB (dynoxide, in memory) instead of
+    /// DynamoDB Local: `DYNAMODB_LOCAL_PROVIDER=embedded`.
+    pub embedded: bool,
 }
 
 impl ProviderConfig {
     /// Reads `DYNAMODB_ENDPOINT`, `DYNAMODB_LOCAL_IMAGE`,
     /// `DYNAMODB_LOCAL_JAR_DIR`, and `DYNAMODB_LOCAL_PROVIDER`, which, when
     /// set to `container` or `java`, allows only that provider (CI uses it
-    /// to make sure the container path is the one exercised).
+    /// to make sure the container path is the one exercised), and when set
+    /// to `embedded` serves the embedded DynamoDB (dynoxide) instead.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let only = var("DYNAMODB_LOCAL_PROVIDER");
@@ -67,6 +71,7 @@ impl ProviderConfig {
             docker: only.as_deref().is_none_or(|p| p == "container"),
             java: only.as_deref().is_none_or(|p| p == "java"),
             endpoint_deadline: None,
+            embedded: only.as_deref() == Some("embedded"),
         }
     }
 
@@ -84,11 +89,14 @@ pub enum ProviderKind {
     Endpoint,
     Container,
     Java,
+    /// dynoxide in this process, in memory.
+    Embedded,
 }
 
 /// What keeps a started server alive.
 enum Keep {
     Nothing,
+    Embedded(#[allow(dead_code)] crate::embedded::EmbeddedDynamoDb),
     Java {
         child: Child,
         _watchdog: Watchdog,
@@ -201,7 +209,7 @@ impl DynamoDbLocal {
 impl Drop for DynamoDbLocal {
     fn drop(&mut self) {
         match &mut self.keep {
-            Keep::Nothing => {}
+            Keep::Nothing | Keep::Embedded(_) => {}
             Keep::Java { child, .. } => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -254,6 +262,15 @@ fn start_providers(config: &ProviderConfig) -> Result<DynamoDbLocal, String> {
         .build()
         .map_err(|e| format!("no runtime: {e}"))?;
     let mut tried = Vec::new();
+    if config.embedded && config.endpoint.is_none() {
+        let embedded = crate::embedded::EmbeddedDynamoDb::start(crate::embedded::Storage::Memory)
+            .map_err(|e| e.to_string())?;
+        return Ok(DynamoDbLocal {
+            endpoint: embedded.endpoint().to_owned(),
+            kind: ProviderKind::Embedded,
+            keep: Keep::Embedded(embedded),
+        });
+    }
     if let Some(endpoint) = &config.endpoint {
         // Set on purpose: a dead endpoint is an error, not a reason to
         // start something else.

@@ -1,7 +1,9 @@
 //! Local stand-ins for the AWS services the functions use, found or
 //! started on this machine: (feature `dynamodb`) DynamoDB Local, from a
 //! given endpoint, a container through testcontainers, or the jar under
-//! Java; (feature `moto`) moto's server for EventBridge and SQS.
+//! Java; (feature `embedded`) DynamoDB on SQLite in this process
+//! (dynoxide); (feature `moto`) moto's server for EventBridge, SQS, SNS and
+//! S3, installed into a virtual environment when missing.
 //!
 //! Invariant: no test code lives here (no fixtures, no assertions), so the
 //! toolkit can use these providers without linking `testkit`; whatever a
@@ -9,6 +11,8 @@
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 #[cfg(feature = "moto")]
 pub mod moto;
 #[cfg(any(feature = "dynamodb", feature = "moto"))]
