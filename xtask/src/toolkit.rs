@@ -72,8 +72,8 @@ pub(crate) fn invoke(args: &[String]) -> ExitCode {
     forward("invoke", &forwarded)
 }
 
-/// Whether the toolkit command will start DynamoDB Local: `local
-/// --dynamodb local`, and `invoke` unless `--dynamodb URL` names one.
+/// Whether the toolkit command will start DynamoDB Local: `local` and
+/// `invoke` with `--dynamodb local` (both default to the embedded store).
 fn uses_dynamodb_local(command: &str, args: &[String]) -> bool {
     let store = args
         .windows(2)
@@ -81,7 +81,7 @@ fn uses_dynamodb_local(command: &str, args: &[String]) -> bool {
         .map(|pair| pair[1].as_str());
     match command {
         "local" => store == Some("local"),
-        "invoke" => store.is_none_or(|s| s == "local"),
+        "invoke" => store == Some("local"),
         _ => false,
     }
 }
@@ -105,9 +105,13 @@ mod tests {
             "local",
             &args(&["--dynamodb", "http://127.0.0.1:8000"])
         ));
-        assert!(uses_dynamodb_local(
+        assert!(!uses_dynamodb_local(
             "invoke",
             &args(&["some-function", "--event", "e.json"])
+        ));
+        assert!(uses_dynamodb_local(
+            "invoke",
+            &args(&["some-function", "--dynamodb", "local"])
         ));
         assert!(!uses_dynamodb_local(
             "invoke",

@@ -29,6 +29,56 @@ impl Moto {
 
     /// `MOTO_ENDPOINT`, or a `moto_server` of our own.
     pub fn start() -> Result<Self, String> {
+        Self::start_from(&default_venv())
+    }
+
+    /// The moto version the local cloud and the tests are written against.
+    pub const REQUIREMENT: &'static str = "moto[server]>=5.1,<6";
+
+    /// Installs moto's server into the virtual environment `venv` when it
+    /// is not there (`python3 -m venv`, then pip from PyPI), saying so on
+    /// standard error.
+    pub fn install(venv: &Path) -> Result<(), String> {
+        if venv.join("bin/moto_server").is_file() {
+            return Ok(());
+        }
+        eprintln!(
+            "moto not found: installing {} into {}",
+            Self::REQUIREMENT,
+            venv.display()
+        );
+        let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+            let status = Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} {} failed ({status})",
+                    program.display(),
+                    args.join(" ")
+                ))
+            }
+        };
+        let venv_text = venv.to_string_lossy();
+        run(Path::new("python3"), &["-m", "venv", &venv_text])?;
+        run(
+            &venv.join("bin/pip"),
+            &[
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                Self::REQUIREMENT,
+            ],
+        )
+    }
+
+    /// `MOTO_ENDPOINT`, or the `moto_server` of the virtual environment
+    /// `venv`, started on a free loopback port.
+    pub fn start_from(venv: &Path) -> Result<Self, String> {
         if let Some(endpoint) = std::env::var("MOTO_ENDPOINT")
             .ok()
             .filter(|v| !v.is_empty())
@@ -40,7 +90,7 @@ impl Moto {
                 _keep: None,
             });
         }
-        let server = default_venv().join("bin/moto_server");
+        let server = venv.join("bin/moto_server");
         if !server.is_file() {
             return Err(format!(
                 "no moto server: set MOTO_ENDPOINT, or install it with \

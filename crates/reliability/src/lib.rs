@@ -34,7 +34,7 @@ pub async fn start_server(endpoint: &str, table: &str, events: Events) -> LocalS
         port: 0,
         lambda_port: None,
         store: Store::Endpoint(endpoint.to_owned()),
-        table: table.to_owned(),
+        table: Some(table.to_owned()),
         events,
         record_events: true,
         ..LocalOptions::new(&root)

@@ -536,6 +536,7 @@ async fn a_consumer_failing_every_attempt_leaves_50_records_in_the_failures_queu
             stack: "faults".to_owned(),
             overrides: BTreeMap::new(),
             table: None,
+            ..Default::default()
         },
     )
     .expect("model");

@@ -49,6 +49,8 @@ fn spec(retries: u32) -> FunctionSpec {
             on_failure: Some("arn:aws:sqs:us-east-1:123456789012:failures".into()),
             ..AsyncConfig::default()
         },
+        build: crate::model::BuildSpec::default(),
+        code: crate::model::Code::Unresolved,
     }
 }
 

@@ -1,10 +1,15 @@
 //! The control port (`--lambda-port`, 3001 by default, as `sam local
-//! start-lambda`): the Lambda Invoke API and EventBridge `PutEvents`, so
-//! the AWS CLI and SDKs work against the local cloud with
-//! `--endpoint-url` / `AWS_ENDPOINT_URL_LAMBDA` /
-//! `AWS_ENDPOINT_URL_EVENTBRIDGE`. `GET /dead-letters` lists what async
-//! invocations left on the dead-letter list; `GET /events?after=N` the
-//! events that reached the bus after number N (a listener's feed).
+//! start-lambda`): one AWS endpoint for every API the template's
+//! resources need, so the AWS CLI and SDKs work against the local cloud
+//! with `--endpoint-url` / `AWS_ENDPOINT_URL`. A request goes where its
+//! SigV4 credential scope's service says, as a regional endpoint would
+//! route it: `lambda` (the Invoke API) and `events` (`PutEvents`) are
+//! answered here; `dynamodb` (DynamoDB and DynamoDB Streams) goes to the
+//! store; `sqs`, `sns` and `s3` go to moto's server. An unsigned request
+//! is routed by its `X-Amz-Target` and path as before. `GET
+//! /dead-letters` lists what async invocations left on the dead-letter
+//! list; `GET /events?after=N` the events that reached the bus after
+//! number N (a listener's feed).
 //!
 //! Answers follow API_Invoke: `RequestResponse` answers 200 even when the
 //! function fails, with `X-Amz-Function-Error: Unhandled`; `Event` answers
@@ -21,6 +26,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use serde_json::{Value, json};
 
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
 use crate::bus::Bus;
 use crate::functions::{Functions, Payload};
 use crate::runtime::MAX_REQUEST_BYTES;
@@ -29,12 +38,75 @@ use crate::runtime::MAX_REQUEST_BYTES;
 /// (raised from 256 KB); the current figure is kept.
 pub const MAX_ASYNC_BYTES: usize = 1024 * 1024;
 
+/// The services behind the endpoint that are not answered here.
+#[derive(Debug, Clone, Default)]
+pub struct Backends {
+    /// The DynamoDB (and Streams) endpoint: the store.
+    pub dynamodb: Option<String>,
+    /// moto's server, for SQS, SNS and S3.
+    pub moto: Option<String>,
+}
+
 /// What the control port serves.
 #[derive(Debug)]
 pub struct Control {
     pub functions: Arc<Functions>,
     pub bus: Arc<Bus>,
     pub region: String,
+    backends: Backends,
+    client: Client<HttpConnector, Incoming>,
+}
+
+/// The service a request is signed for: the fourth part of its SigV4
+/// credential scope (`AKID/DATE/REGION/SERVICE/aws4_request`), in the
+/// `Authorization` header or a presigned URL's `X-Amz-Credential`.
+pub fn signed_service(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .map(|rest| rest.split([',', ' ']).next().unwrap_or(rest).to_owned());
+    let credential = from_header.or_else(|| {
+        query?.split('&').find_map(|pair| {
+            let value = pair.strip_prefix("X-Amz-Credential=")?;
+            Some(
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        })
+    })?;
+    let parts: Vec<&str> = credential.split('/').collect();
+    (parts.len() == 5 && parts[4] == "aws4_request").then(|| parts[3].to_owned())
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    Here,
+    DynamoDb,
+    Moto(&'static str),
+}
+
+fn destination(headers: &http::HeaderMap, query: Option<&str>) -> Destination {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match signed_service(headers, query).as_deref() {
+        Some("dynamodb") => Destination::DynamoDb,
+        Some("sqs") => Destination::Moto("SQS"),
+        Some("sns") => Destination::Moto("SNS"),
+        Some("s3") => Destination::Moto("S3"),
+        Some(_) => Destination::Here,
+        None if target.starts_with("DynamoDB_20120810.")
+            || target.starts_with("DynamoDBStreams_20120810.") =>
+        {
+            Destination::DynamoDb
+        }
+        None if target.starts_with("AmazonSQS.") => Destination::Moto("SQS"),
+        None => Destination::Here,
+    }
 }
 
 fn respond(
@@ -70,6 +142,21 @@ fn lambda_error(status: StatusCode, kind: &'static str, message: &str) -> Respon
     response
 }
 
+/// A service the endpoint cannot reach now, in the JSON shape the AWS
+/// SDKs read an error from.
+fn not_served(service: &str, why: &str) -> Response<Full<Bytes>> {
+    let mut response = respond(
+        StatusCode::NOT_IMPLEMENTED,
+        "application/json",
+        json!({"__type": "NotImplemented", "message": format!("{service} is not served on this endpoint: {why}")}).to_string(),
+    );
+    response.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("NotImplemented"),
+    );
+    response
+}
+
 /// An EventBridge error as AWS JSON 1.1 carries it.
 fn events_error(kind: &str, message: &str) -> Response<Full<Bytes>> {
     respond(
@@ -80,7 +167,78 @@ fn events_error(kind: &str, message: &str) -> Response<Full<Bytes>> {
 }
 
 impl Control {
+    pub fn new(
+        functions: Arc<Functions>,
+        bus: Arc<Bus>,
+        region: String,
+        backends: Backends,
+    ) -> Self {
+        Self {
+            functions,
+            bus,
+            region,
+            backends,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        match destination(request.headers(), request.uri().query()) {
+            Destination::Here => self.answer(request).await,
+            Destination::DynamoDb => match self.backends.dynamodb.clone() {
+                Some(upstream) => self.forward(&upstream, request).await,
+                None => not_served("DynamoDB", "the local cloud has no store"),
+            },
+            Destination::Moto(service) => match self.backends.moto.clone() {
+                Some(upstream) => self.forward(&upstream, request).await,
+                None => not_served(
+                    service,
+                    "the template defines no queue, topic or bucket, so moto was not started",
+                ),
+            },
+        }
+    }
+
+    /// Passes `request` to `upstream` as it came (its Host header kept, so
+    /// the URLs a service writes, such as queue URLs, name this port) and
+    /// the answer back.
+    async fn forward(&self, upstream: &str, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (mut parts, body) = request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let uri = format!("{}{path}", upstream.trim_end_matches('/'));
+        parts.uri = match uri.parse() {
+            Ok(uri) => uri,
+            Err(_) => return not_served("the service", "the request's path is not a URI"),
+        };
+        let answer = match self.client.request(Request::from_parts(parts, body)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::error!("endpoint: {upstream} did not answer: {e}");
+                return respond(
+                    StatusCode::BAD_GATEWAY,
+                    "application/json",
+                    json!({"message": "the service behind the local endpoint did not answer; the local cloud's log says why"}).to_string(),
+                );
+            }
+        };
+        let (parts, body) = answer.into_parts();
+        match body.collect().await {
+            Ok(collected) => Response::from_parts(parts, Full::new(collected.to_bytes())),
+            Err(e) => {
+                tracing::error!("endpoint: {upstream}'s answer broke off: {e}");
+                respond(
+                    StatusCode::BAD_GATEWAY,
+                    "application/json",
+                    json!({"message": "the answer of the service behind the local endpoint broke off"}).to_string(),
+                )
+            }
+        }
+    }
+
+    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = request.uri().path().to_owned();
         let method = request.method().clone();
         let target = request

@@ -89,6 +89,7 @@ fn authorizers(template: &Template) -> Finding {
         stack: "local".to_owned(),
         overrides: std::collections::BTreeMap::new(),
         table: None,
+        ..Default::default()
     };
     match crate::model::load(template, &context) {
         Err(e) => finding(Level::Fail, "auth", e.to_string()),

@@ -184,6 +184,8 @@ mod tests {
                 .map(|v| ((*v).to_owned(), "template".to_owned()))
                 .collect(),
             async_config: AsyncConfig::default(),
+            build: crate::model::BuildSpec::default(),
+            code: crate::model::Code::Unresolved,
         }
     }
 

@@ -205,6 +205,7 @@ mod tests {
                 stack: "local".to_owned(),
                 overrides: std::collections::BTreeMap::new(),
                 table: None,
+                ..Default::default()
             },
         )
         .expect("model")

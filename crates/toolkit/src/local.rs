@@ -42,10 +42,15 @@ use crate::model::{ACCOUNT, ApiKind};
 use crate::runtime::{FunctionConfig, LogOutput, Pool};
 use crate::template::Template;
 
-/// Where orders are stored.
+/// Where the template's tables live: every function, in-process or a
+/// process, reaches the same DynamoDB endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Store {
-    /// In memory: nothing to install, gone when the server stops.
+    /// The embedded DynamoDB (dynoxide) on an SQLite file under
+    /// `target/local-cloud/`: tables and items survive restarts and
+    /// `--watch` swaps. No Java, no Docker.
+    Embedded,
+    /// The embedded DynamoDB in memory: gone when the server stops.
     Memory,
     /// DynamoDB Local, found or started by the `local-services` providers.
     DynamoDbLocal,
@@ -56,13 +61,41 @@ pub enum Store {
 impl Store {
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw {
+            "embedded" => Ok(Self::Embedded),
             "memory" => Ok(Self::Memory),
             "local" => Ok(Self::DynamoDbLocal),
             url if url.starts_with("http://") || url.starts_with("https://") => {
                 Ok(Self::Endpoint(url.to_owned()))
             }
             other => Err(format!(
-                "--dynamodb takes memory, local or an http(s):// URL, not {other:?}"
+                "--dynamodb takes embedded, memory, local or an http(s):// URL, not {other:?}"
+            )),
+        }
+    }
+}
+
+/// Where the template's queues, topics and buckets live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Messaging {
+    /// moto's server, installed (into `target/moto-venv`) and started
+    /// when the template defines any.
+    Auto,
+    /// None: those resources are not made (named in a warning).
+    Off,
+    /// A moto server that is already running.
+    Endpoint(String),
+}
+
+impl Messaging {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            url if url.starts_with("http://") || url.starts_with("https://") => {
+                Ok(Self::Endpoint(url.to_owned()))
+            }
+            other => Err(format!(
+                "--moto takes auto, off or an http(s):// URL, not {other:?}"
             )),
         }
     }
@@ -85,8 +118,16 @@ pub struct LocalOptions {
     pub stage: String,
     pub store: Store,
     pub template: PathBuf,
-    /// The table for `local` and URL stores.
-    pub table: String,
+    /// `--table`: the local name of the template's table, when it has
+    /// exactly one; `None`: the name CloudFormation would give it.
+    pub table: Option<String>,
+    /// Where the embedded store keeps its file (`target/local-cloud`).
+    pub data_dir: PathBuf,
+    /// `--moto`: where the template's queues, topics and buckets live.
+    pub messaging: Messaging,
+    /// Where moto's server is installed when the template has queues,
+    /// topics or buckets (`target/moto-venv`).
+    pub moto_venv: PathBuf,
     pub events: Events,
     /// Keep a tally of published events, for [`LocalServer::published`].
     pub record_events: bool,
@@ -102,9 +143,10 @@ pub struct LocalOptions {
     pub env_vars: Option<PathBuf>,
     /// Delays between attempts of an asynchronous invocation.
     pub retry_delays: Vec<Duration>,
-    /// Where the function binaries are (`target/debug`); they are built
-    /// with cargo first when `build` is set.
-    pub binary_dir: PathBuf,
+    /// `--binary-dir`: where the function binaries are; `None`: each in
+    /// its own workspace's `target/debug`. They are built with cargo
+    /// first when `build` is set.
+    pub binary_dir: Option<PathBuf>,
     pub build: bool,
     /// `--sqs-endpoint`: OnFailure destinations that name an SQS queue get
     /// their records there (moto), as Lambda sends them.
@@ -133,9 +175,12 @@ impl LocalOptions {
             host: "127.0.0.1".to_owned(),
             port: 3000,
             stage: "dev".to_owned(),
-            store: Store::Memory,
+            store: Store::Embedded,
             template: root.join("infra/template.yaml"),
-            table: "local-orders".to_owned(),
+            table: None,
+            data_dir: target.join("local-cloud"),
+            messaging: Messaging::Auto,
+            moto_venv: target.join("moto-venv"),
             events: Events::Local,
             record_events: false,
             binaries: false,
@@ -144,7 +189,7 @@ impl LocalOptions {
             parameter_overrides: BTreeMap::new(),
             env_vars: None,
             retry_delays: crate::bus::DEFAULT_RETRY_DELAYS.to_vec(),
-            binary_dir: target.join("debug"),
+            binary_dir: None,
             auth_dir: target.join("local-auth"),
             build: true,
             sqs_endpoint: None,
@@ -249,10 +294,12 @@ pub enum LocalError {
         path: PathBuf,
         binary: String,
     },
-    #[error(
-        "--binaries runs every function as a process, and a process cannot reach the in-memory store: add --dynamodb local or --dynamodb URL"
-    )]
-    BinariesNeedAStore,
+    #[error(transparent)]
+    Discovery(#[from] crate::discover::DiscoveryError),
+    #[error(transparent)]
+    Resources(#[from] crate::resources::ResourceError),
+    #[error("the embedded DynamoDB: {0}")]
+    Embedded(#[from] local_services::embedded::EmbeddedError),
     #[error("--debug {name}: the template has no such function (it has {known})")]
     NoSuchFunction { name: String, known: String },
     /// `--watch` could not start its first local cloud, or `--debug` its
@@ -304,36 +351,15 @@ pub(crate) fn now_rfc3339() -> String {
     adapters_system::SystemClock.now().to_rfc3339()
 }
 
-/// Creates `table` at `endpoint` when it is missing, with the orders
-/// table's definition (`adapters_dynamo::create_table`, which a test
-/// holds equal to the template's table).
-async fn ensure_table(endpoint: &str, table: &str) -> Result<(), LocalError> {
-    let client = local_services::dynamodb::client_for(endpoint);
-    let exists = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok();
-    if !exists {
-        adapters_dynamo::create_table(&client, table)
-            .await
-            .map_err(|e| LocalError::Table {
-                table: table.to_owned(),
-                endpoint: endpoint.to_owned(),
-                reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-            })?;
-    }
-    Ok(())
-}
-
-/// Keeps a started DynamoDB Local alive as long as the server.
+/// Keeps a started DynamoDB alive as long as the server.
 enum StoreGuard {
     None,
     DynamoDb(#[allow(dead_code)] local_services::dynamodb::DynamoDbLocal),
+    Embedded(#[allow(dead_code)] local_services::embedded::EmbeddedDynamoDb),
 }
 
-/// Keeps whatever a store needs alive (a started DynamoDB Local).
+/// Keeps whatever a store needs alive (a started DynamoDB Local or
+/// embedded DynamoDB).
 pub struct StoreHold(StoreGuard);
 
 impl std::fmt::Debug for StoreHold {
@@ -341,24 +367,46 @@ impl std::fmt::Debug for StoreHold {
         let what = match &self.0 {
             StoreGuard::None => "nothing",
             StoreGuard::DynamoDb(_) => "a DynamoDB Local",
+            StoreGuard::Embedded(_) => "an embedded DynamoDB",
         };
         f.debug_tuple("StoreHold").field(&what).finish()
     }
 }
 
-/// A DynamoDB endpoint for `store` (not `Memory`), with `table` created
-/// when missing, and what keeps a started DynamoDB Local alive.
+/// The file the embedded store keeps its tables in, under `data_dir`.
+pub fn embedded_file(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("dynamodb.sqlite")
+}
+
+/// A DynamoDB endpoint for `store`, a description of it, and what keeps
+/// a started one alive.
 pub async fn dynamodb_endpoint(
     store: &Store,
-    table: &str,
-) -> Result<(String, StoreHold), LocalError> {
-    let (endpoint, guard) = match store {
-        Store::Memory => {
-            return Err(LocalError::Store(
-                "an in-memory store has no endpoint".into(),
-            ));
+    data_dir: &std::path::Path,
+) -> Result<(String, String, StoreHold), LocalError> {
+    use local_services::embedded::{EmbeddedDynamoDb, Storage};
+    Ok(match store {
+        Store::Endpoint(url) => (
+            url.clone(),
+            format!("DynamoDB at {url}"),
+            StoreHold(StoreGuard::None),
+        ),
+        Store::Embedded | Store::Memory => {
+            let (storage, what) = match store {
+                Store::Memory => (Storage::Memory, "in memory".to_owned()),
+                _ => {
+                    let file = embedded_file(data_dir);
+                    let what = file.display().to_string();
+                    (Storage::File(file), what)
+                }
+            };
+            let embedded = EmbeddedDynamoDb::start(storage)?;
+            (
+                embedded.endpoint().to_owned(),
+                format!("embedded DynamoDB ({what}) at {}", embedded.endpoint()),
+                StoreHold(StoreGuard::Embedded(embedded)),
+            )
         }
-        Store::Endpoint(url) => (url.clone(), StoreGuard::None),
         Store::DynamoDbLocal => {
             let config = local_services::dynamodb::ProviderConfig::from_env();
             let local = tokio::task::spawn_blocking(move || {
@@ -367,51 +415,72 @@ pub async fn dynamodb_endpoint(
             .await
             .map_err(|e| LocalError::Store(e.to_string()))?
             .map_err(LocalError::Store)?;
-            (local.endpoint().to_owned(), StoreGuard::DynamoDb(local))
+            let endpoint = local.endpoint().to_owned();
+            (
+                endpoint.clone(),
+                format!("DynamoDB Local at {endpoint}"),
+                StoreHold(StoreGuard::DynamoDb(local)),
+            )
         }
-    };
-    ensure_table(&endpoint, table).await?;
-    Ok((endpoint, StoreHold(guard)))
+    })
 }
 
-/// The in-process functions' repository, what keeps its store alive, a
-/// description, and the DynamoDB endpoint the processes get (none for the
-/// in-memory store). The template's `tables` are created when missing.
-async fn repository(
+/// The store of `options` with the template's tables made on it (what
+/// `invoke` runs a function against): its endpoint, and what keeps it.
+pub async fn prepare_store(options: &LocalOptions) -> Result<(String, StoreHold), LocalError> {
+    let (_, model, region) = load_model(options, None, BTreeMap::new())?;
+    let (endpoint, _, hold) = dynamodb_endpoint(&options.store, &options.data_dir).await?;
+    crate::resources::make_tables(&endpoint, &region, &model.tables).await?;
+    Ok((endpoint, hold))
+}
+
+/// The configuration the composition root reads for its in-process
+/// functions: from the template's environment for the first function
+/// whose binary `app` composes (the HTTP API's first, as it must hold the
+/// cursor key), checked as that binary checks it. `None`: no function
+/// runs in-process.
+fn in_process_config(
     options: &LocalOptions,
-    tables: &[String],
-) -> Result<(Arc<dyn OrderRepository>, StoreGuard, String, Option<String>), LocalError> {
-    if options.store == Store::Memory {
-        return Ok((
-            Arc::new(adapters_memory::InMemoryOrderRepository::new()),
-            StoreGuard::None,
-            "memory".to_owned(),
-            None,
-        ));
+    model: &crate::model::Model,
+) -> Result<Option<app::Config>, LocalError> {
+    if options.binaries {
+        return Ok(None);
     }
-    let (endpoint, StoreHold(guard)) = dynamodb_endpoint(&options.store, &options.table).await?;
-    for table in tables.iter().filter(|t| **t != options.table) {
-        ensure_table(&endpoint, table).await?;
-    }
-    // The function's own timeouts and retries, so that a DynamoDB that does
-    // not answer gives what fn-api would give: a 503 within its timeout.
+    let composed = model
+        .functions
+        .iter()
+        .filter(|spec| app::binaries().any(|b| b == spec.binary))
+        .filter(|spec| {
+            !options
+                .debug
+                .as_deref()
+                .is_some_and(|name| spec.is_named(name))
+        })
+        .min_by_key(|spec| spec.binary != app::HTTP_API_BINARY);
+    let Some(spec) = composed else {
+        return Ok(None);
+    };
+    app::Config::from_vars(&spec.binary, |name| spec.environment.get(name).cloned())
+        .map(Some)
+        .map_err(|e| LocalError::Start(format!("{}: {e}", spec.id)))
+}
+
+/// The in-process functions' repository on the store at `endpoint`, with
+/// the function's own timeouts and retries, so that a DynamoDB that does
+/// not answer gives what fn-api would give: a 503 within its timeout.
+fn repository(endpoint: &str, table: &str, region: &str) -> Arc<dyn OrderRepository> {
     let client = aws_sdk_dynamodb::Client::from_conf(
-        local_services::dynamodb::client_for(&endpoint)
+        local_services::dynamodb::client_for(endpoint)
             .config()
             .to_builder()
+            .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
             .timeout_config(adapters_dynamo::client_timeouts())
             .retry_config(adapters_dynamo::client_retries())
             .build(),
     );
-    let description = format!("DynamoDB at {endpoint}, table {}", options.table);
-    Ok((
-        Arc::new(adapters_dynamo::DynamoOrderRepository::new(
-            client,
-            options.table.clone(),
-        )),
-        guard,
-        description,
-        Some(endpoint),
+    Arc::new(adapters_dynamo::DynamoOrderRepository::new(
+        client,
+        table.to_owned(),
     ))
 }
 
@@ -514,6 +583,8 @@ pub(crate) fn cargo_command(cargo: &str) -> tokio::process::Command {
 
 /// `cargo build --workspace --bin B…` for `binaries`, in `dir` when given,
 /// with the cargo that runs the toolkit (`CARGO`); and that cargo's name.
+/// `--workspace` keeps one feature resolution for every build of the
+/// workspace, so a function build compiles no dependency a second time.
 pub(crate) fn build_command(
     binaries: &[String],
     dir: Option<&std::path::Path>,
@@ -530,37 +601,83 @@ pub(crate) fn build_command(
     (cargo, command)
 }
 
-/// Builds the binaries of the functions that run as processes, with the
-/// cargo that runs the toolkit (`CARGO`), in one call.
-pub(crate) async fn build_binaries(
-    binaries: &[String],
-    dir: Option<&std::path::Path>,
-) -> Result<(), LocalError> {
-    if binaries.is_empty() {
-        return Ok(());
+/// A function binary the local cloud runs as a process: its name, the
+/// file, and the cargo workspace that builds it (none for a prebuilt
+/// `bootstrap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProcessBinary {
+    pub name: String,
+    pub path: PathBuf,
+    pub build: Option<(crate::model::CargoBinary, crate::model::BuildSpec)>,
+}
+
+/// Builds `binaries` with the cargo that runs the toolkit (`CARGO`): one
+/// `cargo build` per workspace (and feature switch), in that workspace.
+pub(crate) async fn build_binaries(binaries: &[ProcessBinary]) -> Result<(), LocalError> {
+    /// A workspace and its feature switches (no default, all).
+    type Step = (PathBuf, bool, bool);
+    /// The binaries and package-qualified features built there.
+    type Wanted = (Vec<String>, Vec<String>);
+    let mut steps: BTreeMap<Step, Wanted> = BTreeMap::new();
+    for binary in binaries {
+        let Some((cargo, build)) = &binary.build else {
+            continue;
+        };
+        let (names, features) = steps
+            .entry((
+                cargo.workspace_root.clone(),
+                build.no_default_features,
+                build.all_features,
+            ))
+            .or_default();
+        if !names.contains(&binary.name) {
+            names.push(binary.name.clone());
+        }
+        for feature in &build.features {
+            let qualified = format!("{}/{feature}", cargo.package);
+            if !features.contains(&qualified) {
+                features.push(qualified);
+            }
+        }
     }
-    let (cargo, mut command) = build_command(binaries, dir);
-    tracing::info!(
-        "building {}: {cargo} build --workspace --bin {}",
-        binaries.join(", "),
-        binaries.join(" --bin ")
-    );
-    let status = command
-        .stdin(std::process::Stdio::null())
-        .status()
-        .await
-        .map_err(|source| LocalError::Cargo {
-            cargo: cargo.clone(),
-            source,
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(LocalError::Build {
-            binaries: binaries.join(", "),
-            status: status.to_string(),
-        })
+    for ((root, no_default, all), (names, features)) in steps {
+        let (cargo, mut command) = build_command(&names, Some(&root));
+        if no_default {
+            command.arg("--no-default-features");
+        }
+        if all {
+            command.arg("--all-features");
+        }
+        if !features.is_empty() {
+            command.args(["--features", &features.join(",")]);
+        }
+        tracing::info!(
+            "building {} in {}: {cargo} build --workspace --bin {}{}",
+            names.join(", "),
+            root.display(),
+            names.join(" --bin "),
+            if features.is_empty() {
+                String::new()
+            } else {
+                format!(" --features {}", features.join(","))
+            }
+        );
+        let status = command
+            .stdin(std::process::Stdio::null())
+            .status()
+            .await
+            .map_err(|source| LocalError::Cargo {
+                cargo: cargo.clone(),
+                source,
+            })?;
+        if !status.success() {
+            return Err(LocalError::Build {
+                binaries: names.join(", "),
+                status: status.to_string(),
+            });
+        }
     }
+    Ok(())
 }
 
 /// The environment the template gives the function named `function` (its
@@ -571,7 +688,7 @@ pub fn function_environment(
     options: &LocalOptions,
     function: &str,
 ) -> Result<BTreeMap<String, String>, LocalError> {
-    let (_, model, _) = load_model(options)?;
+    let (_, model, _) = load_model(options, None, BTreeMap::new())?;
     Ok(model
         .functions
         .iter()
@@ -581,9 +698,13 @@ pub fn function_environment(
 }
 
 /// The template and its model for `options` (stage, overrides, table),
-/// and the region.
+/// each function's code found as `sam build` finds it, and the region.
+/// `endpoint` is the local AWS endpoint queue URLs point at; `live`, what
+/// only made resources know (`Table.StreamArn`).
 pub(crate) fn load_model(
     options: &LocalOptions,
+    endpoint: Option<&str>,
+    live: BTreeMap<String, String>,
 ) -> Result<(Template, crate::model::Model, String), LocalError> {
     let template = Template::load(&options.template)?;
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
@@ -597,80 +718,91 @@ pub(crate) fn load_model(
         &template,
         &crate::model::Context {
             region: region.clone(),
-            stack: "local".to_owned(),
+            stack: LOCAL_STACK.to_owned(),
             overrides,
-            table: Some(options.table.clone()),
+            table: options.table.clone(),
+            endpoint: endpoint.map(str::to_owned),
+            live,
         },
     )?;
+    crate::discover::Discovery::default().resolve_all(template.path(), &mut model.functions)?;
     crate::auth::resolve_local_secrets(&mut model.functions, &options.auth_dir)
         .map_err(LocalError::Start)?;
     Ok((template, model, region))
 }
 
-/// The key the in-process service signs cursors with: the one the
-/// template gives the HTTP API's binary (a local secret when it names
-/// one), checked as that binary checks it; a fresh one when the template
-/// has no such function, as nothing then issues cursors.
-fn in_process_cursor_key(model: &crate::model::Model) -> Result<domain::CursorKey, LocalError> {
-    match model
-        .functions
-        .iter()
-        .find(|spec| spec.binary == app::HTTP_API_BINARY)
-    {
-        Some(spec) => app::Config::from_vars(app::HTTP_API_BINARY, |name| {
-            match name {
-                // The in-process service has its own store and bus.
-                "TABLE_NAME" | "EVENT_BUS_NAME" => Some("in-process".to_owned()),
-                _ => spec.environment.get(name).cloned(),
-            }
-        })
-        .map(|config| config.cursor_key.unwrap_or_else(app::ephemeral_cursor_key))
-        .map_err(|e| LocalError::Start(format!("{}: {e}", spec.id))),
-        None => Ok(app::ephemeral_cursor_key()),
+/// The stack name the local cloud stands for: the prefix of the names it
+/// generates for resources the template leaves unnamed.
+pub const LOCAL_STACK: &str = "local";
+
+/// Where the binary of `spec` is: `--binary-dir` when given, else its
+/// workspace's debug build (or its prebuilt `bootstrap`).
+pub(crate) fn binary_path(options: &LocalOptions, spec: &crate::model::FunctionSpec) -> PathBuf {
+    use crate::model::Code;
+    match (&spec.code, &options.binary_dir) {
+        (Code::Bootstrap(path), _) => path.clone(),
+        (_, Some(dir)) => dir.join(&spec.binary),
+        (Code::Cargo(cargo), None) => cargo.debug_path(&spec.binary),
+        (Code::Unresolved, None) => {
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+                || {
+                    options
+                        .template
+                        .parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join("target")
+                },
+                PathBuf::from,
+            );
+            target.join("debug").join(&spec.binary)
+        }
     }
 }
 
 /// The binaries `options` runs as processes: the template's, but those
 /// the composition root runs in-process (unless `--binaries`, or
 /// `--debug` names the function).
-pub(crate) fn process_binaries(options: &LocalOptions, model: &crate::model::Model) -> Vec<String> {
-    model
-        .functions
-        .iter()
-        .filter(|spec| {
-            options.binaries
-                || options
-                    .debug
-                    .as_deref()
-                    .is_some_and(|name| spec.is_named(name))
-                || !app::binaries().any(|b| b == spec.binary)
-        })
-        .map(|spec| spec.binary.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
+pub(crate) fn process_binaries(
+    options: &LocalOptions,
+    model: &crate::model::Model,
+) -> Vec<ProcessBinary> {
+    let mut binaries: Vec<ProcessBinary> = Vec::new();
+    for spec in model.functions.iter().filter(|spec| {
+        options.binaries
+            || options
+                .debug
+                .as_deref()
+                .is_some_and(|name| spec.is_named(name))
+            || !app::binaries().any(|b| b == spec.binary)
+    }) {
+        let binary = ProcessBinary {
+            name: spec.binary.clone(),
+            path: binary_path(options, spec),
+            build: match &spec.code {
+                crate::model::Code::Cargo(cargo) => Some((cargo.clone(), spec.build.clone())),
+                _ => None,
+            },
+        };
+        if !binaries.iter().any(|b| b.path == binary.path) {
+            binaries.push(binary);
+        }
+    }
+    binaries
 }
 
-/// Binds, builds the functions, and serves in the background.
-pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
-    let (template, model, region) = load_model(&options)?;
-    if let Some(name) = &options.debug
-        && model.function(name).is_none()
-    {
-        return Err(LocalError::NoSuchFunction {
-            name: name.clone(),
-            known: model
-                .functions
-                .iter()
-                .map(|f| format!("{} ({})", f.id, f.binary))
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+/// The control port's URL for functions and queue URLs: loopback when
+/// the server listens on every address.
+fn endpoint_url(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", address.port())
+    } else {
+        format!("http://{address}")
     }
-    let env_file = match &options.env_vars {
-        Some(path) => crate::env_vars::load(path, &model.functions)?,
-        None => crate::env_vars::EnvVars::default(),
-    };
+}
+
+/// Binds, makes the template's resources, builds the functions, and
+/// serves in the background.
+pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     let listener = bind(&options.host, options.port).await?;
     let address = listener.local_addr().map_err(|source| LocalError::Listen {
         host: options.host.clone(),
@@ -690,46 +822,94 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
             port: options.lambda_port.unwrap_or_default(),
             source,
         })?;
-    if options.binaries && options.store == Store::Memory {
-        return Err(LocalError::BinariesNeedAStore);
+    let control_url = lambda_address.map(endpoint_url);
+    let (mut template, mut model, region) =
+        load_model(&options, control_url.as_deref(), BTreeMap::new())?;
+    if let Some(name) = &options.debug
+        && model.function(name).is_none()
+    {
+        return Err(LocalError::NoSuchFunction {
+            name: name.clone(),
+            known: model
+                .functions
+                .iter()
+                .map(|f| format!("{} ({})", f.id, f.binary))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
     }
-    let (repo, guard, store_text, endpoint) = repository(&options, &model.tables).await?;
+    let env_file = match &options.env_vars {
+        Some(path) => crate::env_vars::load(path, &model.functions)?,
+        None => crate::env_vars::EnvVars::default(),
+    };
+    let (endpoint, store_text, StoreHold(guard)) =
+        dynamodb_endpoint(&options.store, &options.data_dir).await?;
+    let live = crate::resources::make_tables(&endpoint, &region, &model.tables).await?;
+    if !live.is_empty() {
+        // Stream ARNs exist only now: read the template again with them.
+        (template, model, _) = load_model(&options, control_url.as_deref(), live)?;
+    }
+    let (moto, moto_endpoint) = match (&options.messaging, crate::resources::needs_moto(&model)) {
+        (_, false) => (None, None),
+        (Messaging::Off, true) => {
+            model.warnings.push(
+                "--moto off: the template's queues, topics and buckets are not made".to_owned(),
+            );
+            (None, None)
+        }
+        (Messaging::Endpoint(url), true) => (None, Some(url.clone())),
+        (Messaging::Auto, true) => {
+            let moto = crate::resources::start_moto(&options.moto_venv).await?;
+            let endpoint = moto.endpoint().to_owned();
+            (Some(moto), Some(endpoint))
+        }
+    };
+    if let Some(moto_endpoint) = &moto_endpoint {
+        let mut warnings = Vec::new();
+        crate::resources::make_messaging(moto_endpoint, &region, &model, &mut warnings).await?;
+        model.warnings.extend(warnings);
+    }
     let bus = Arc::new(Bus::new(
         &model.rules,
         &region,
         model.buses.clone(),
         options.retry_delays.clone(),
     )?);
-    if let Some(endpoint) = &options.sqs_endpoint {
+    // OnFailure records go to the queue they name, as Lambda sends them:
+    // at --sqs-endpoint, else on the template's own queues.
+    if let Some(endpoint) = options.sqs_endpoint.as_ref().or(moto_endpoint.as_ref()) {
         bus.deliver_failures_to(sqs_client(endpoint, &region));
         tracing::info!("OnFailure destinations naming an SQS queue: delivered to {endpoint}");
     }
     let published = Arc::new(PublishedEvents::default());
-    let (publisher, events_text): (Arc<dyn EventPublisher>, String) = match &options.events {
-        Events::Local => (
-            Arc::new(BusPublisher { bus: bus.clone() }),
-            "events through the template's rules".to_owned(),
-        ),
-        Events::EventBridge { endpoint, bus } => (
-            Arc::new(adapters_eventbridge::EventBridgePublisher::new(
-                eventbridge_client(endpoint, &region),
-                bus.clone(),
-            )),
-            format!("events to bus {bus} at {endpoint}, not consumed here"),
-        ),
-    };
-    let publisher = Arc::new(Recording {
-        inner: publisher,
-        log: options.record_events.then(|| published.clone()),
-    });
-    let service = OrderService::new(
-        repo,
-        publisher,
-        Arc::new(adapters_system::SystemClock),
-        Arc::new(adapters_system::UlidIdGenerator::new()),
-        ServiceConfig::new(in_process_cursor_key(&model)?),
-    );
+    let mut events_text = "events through the template's rules".to_owned();
     // Which functions run in-process is the composition root's answer.
+    let service = match in_process_config(&options, &model)? {
+        None => None,
+        Some(config) => {
+            let publisher: Arc<dyn EventPublisher> = match &options.events {
+                Events::Local => Arc::new(BusPublisher { bus: bus.clone() }),
+                Events::EventBridge { endpoint, bus } => {
+                    events_text = format!("events to bus {bus} at {endpoint}, not consumed here");
+                    Arc::new(adapters_eventbridge::EventBridgePublisher::new(
+                        eventbridge_client(endpoint, &region),
+                        bus.clone(),
+                    ))
+                }
+            };
+            let publisher = Arc::new(Recording {
+                inner: publisher,
+                log: options.record_events.then(|| published.clone()),
+            });
+            Some(OrderService::new(
+                repository(&endpoint, &config.table, &region),
+                publisher,
+                Arc::new(adapters_system::SystemClock),
+                Arc::new(adapters_system::UlidIdGenerator::new()),
+                ServiceConfig::new(config.cursor_key.unwrap_or_else(app::ephemeral_cursor_key)),
+            ))
+        }
+    };
     let handlers: Vec<Option<Arc<dyn app::Handler>>> = model
         .functions
         .iter()
@@ -738,13 +918,14 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                 .debug
                 .as_deref()
                 .is_some_and(|name| spec.is_named(name));
-            (!options.binaries && !debugged)
-                .then(|| app::handler(&spec.binary, &service))
-                .flatten()
+            match (&service, options.binaries || debugged) {
+                (Some(service), false) => app::handler(&spec.binary, service),
+                _ => None,
+            }
         })
         .collect();
     if options.build {
-        build_binaries(&process_binaries(&options, &model), None).await?;
+        build_binaries(&process_binaries(&options, &model)).await?;
     }
     let mut functions = Vec::new();
     for (spec, handler) in model.functions.iter().zip(handlers) {
@@ -755,7 +936,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
         let backend = match handler {
             Some(handler) => Backend::InProcess(handler),
             None => {
-                let binary = options.binary_dir.join(&spec.binary);
+                let binary = binary_path(&options, spec);
                 if !binary.is_file() {
                     return Err(LocalError::NoBinary {
                         function: spec.id.clone(),
@@ -765,12 +946,16 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                 }
                 let mut environment = spec.environment.clone();
                 environment.extend(env_file.for_function(spec));
-                if let Some(endpoint) = &endpoint {
-                    environment.insert("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), endpoint.clone());
+                // Every AWS API the function calls goes to the control
+                // port (the SDKs read AWS_ENDPOINT_URL), but DynamoDB,
+                // which it reaches directly.
+                if let Some(control) = &control_url {
+                    environment.insert("AWS_ENDPOINT_URL".to_owned(), control.clone());
                 }
+                environment.insert("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), endpoint.clone());
                 let bus_endpoint = match &options.events {
                     Events::EventBridge { endpoint, .. } => Some(endpoint.clone()),
-                    Events::Local => lambda_address.map(|a| format!("http://{a}")),
+                    Events::Local => control_url.clone(),
                 };
                 if let Some(bus_endpoint) = bus_endpoint {
                     environment.insert("AWS_ENDPOINT_URL_EVENTBRIDGE".to_owned(), bus_endpoint);
@@ -799,11 +984,6 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     if let Some(name) = &options.debug
         && let Some(function) = functions.find(name)
     {
-        if endpoint.is_none() {
-            tracing::warn!(
-                "--debug {name}: with the in-memory store its process has no table to reach; --dynamodb local gives it one"
-            );
-        }
         function
             .prepare()
             .await
@@ -839,25 +1019,24 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     for warning in &model.warnings {
         tracing::warn!("not emulated: {warning}");
     }
-    if endpoint.is_none() {
-        for function in functions.iter().filter(|f| !f.in_process()) {
-            tracing::warn!(
-                "{} runs as its binary, and a process cannot reach the in-memory store: it gets no AWS_ENDPOINT_URL_DYNAMODB (use --dynamodb local if it needs a table)",
-                function.spec().id
-            );
-        }
-    }
     let stage_variables: QueryMap = template
         .stage_variables(&options.stage)
         .into_iter()
         .collect::<std::collections::HashMap<_, _>>()
         .into();
     tracing::info!(
-        "Orders API on http://{address} (stage {}; {store_text}; {events_text})",
+        "API on http://{address} (stage {}; {store_text}; {events_text})",
         options.stage
     );
-    if let Some(control) = lambda_address {
-        tracing::info!("Lambda Invoke API and EventBridge PutEvents on http://{control}");
+    if let Some(control) = &control_url {
+        tracing::info!(
+            "AWS endpoint on {control}: Lambda, EventBridge, DynamoDB{} (aws --endpoint-url {control} ...)",
+            if moto_endpoint.is_some() {
+                ", SQS, SNS, S3"
+            } else {
+                ""
+            }
+        );
     }
     for function in functions.iter() {
         tracing::info!(
@@ -887,6 +1066,12 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                 .map_or_else(String::new, |a| format!("; authorizer {}", a.name))
         );
     }
+    for (name, value) in &model.outputs {
+        match value {
+            Ok(value) => tracing::info!("  output {name}: {value}"),
+            Err(why) => tracing::info!("  output {name}: not resolved locally ({why})"),
+        }
+    }
     let pool = if routes.iter().any(|r| r.authorizer.is_some()) {
         let pool = crate::auth::LocalPool::open(&options.auth_dir).map_err(LocalError::Start)?;
         tracing::info!(
@@ -907,11 +1092,15 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     let control = control_listener.map(|listener| {
         (
             listener,
-            Arc::new(Control {
-                functions: functions.clone(),
-                bus: bus.clone(),
-                region: region.clone(),
-            }),
+            Arc::new(Control::new(
+                functions.clone(),
+                bus.clone(),
+                region.clone(),
+                crate::control::Backends {
+                    dynamodb: Some(endpoint.clone()),
+                    moto: moto_endpoint.clone(),
+                },
+            )),
         )
     });
     let schedules: Vec<(String, Arc<LocalFunction>, Duration)> = model
@@ -933,6 +1122,7 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
             bus: bus.clone(),
             functions: functions.clone(),
             guard,
+            moto,
             region,
             limits: options.limits,
         },
@@ -1002,6 +1192,8 @@ struct Running {
     bus: Arc<Bus>,
     functions: Arc<Functions>,
     guard: StoreGuard,
+    /// moto's server, for the template's queues, topics and buckets.
+    moto: Option<local_services::moto::Moto>,
     region: String,
     limits: Limits,
 }
@@ -1154,6 +1346,7 @@ async fn serve(
     }
     running.functions.clear();
     drop(running.guard);
+    drop(running.moto);
 }
 
 pub const USAGE: &str = "\
@@ -1345,7 +1538,7 @@ pub fn parse_options(
                 };
             }
             "--env-vars" => options.env_vars = Some(PathBuf::from(value)),
-            "--binary-dir" => options.binary_dir = PathBuf::from(value),
+            "--binary-dir" => options.binary_dir = Some(PathBuf::from(value)),
             "--debug" => options.debug = Some(value),
             "--debug-port" => {
                 options.debug_port = match value.parse() {
@@ -1373,7 +1566,8 @@ pub fn parse_options(
                 options.stage = value;
             }
             "--dynamodb" => options.store = Store::parse(&value)?,
-            "--table" => options.table = value,
+            "--moto" => options.messaging = Messaging::parse(&value)?,
+            "--table" => options.table = Some(value),
             "--template" => options.template = PathBuf::from(value),
             "--eventbridge" => {
                 if !(value.starts_with("http://") || value.starts_with("https://")) {

@@ -121,7 +121,7 @@ async fn the_default_route_takes_what_no_route_takes() {
         "http-api-default-{}.yaml",
         crate::runtime::request_id()
     ));
-    std::fs::write(&path, template).expect("write");
+    std::fs::write(&path, with_workspace_code(&template)).expect("write");
     let server = serve(path).await;
     let anything = call_to(server.address(), "DELETE", "/some/where", "", b"").await;
     assert_eq!(anything.status, 200, "{}", anything.body);
@@ -422,13 +422,12 @@ async fn a_debugged_function_is_served_by_the_process_the_user_starts() {
     })
     .await
     .expect("started");
-    let binary = LocalOptions::new(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .as_path(),
-    )
-    .binary_dir
-    .join("fixture-echo");
+    let binary = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        )
+        .join("debug/fixture-echo");
     let mut user = tokio::process::Command::new(binary)
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{debug_port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "EchoFunction")

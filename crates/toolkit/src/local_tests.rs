@@ -18,9 +18,12 @@ fn options(port: u16) -> LocalOptions {
         lambda_port: None,
         record_events: true,
         build: false,
+        store: Store::Memory,
+        // Unit tests reach no network: no moto to install.
+        messaging: Messaging::Off,
         ..LocalOptions::new(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
     };
-    build_fixture_binaries(&options);
+    build_fixture_binaries();
     options
 }
 
@@ -30,10 +33,14 @@ fn options(port: u16) -> LocalOptions {
 /// builds, each taking cargo's lock in turn, were most of the suite's
 /// wall time. The run is nextest's `NEXTEST_RUN_ID` (one process runs
 /// every test under `cargo test`); a lock file orders the processes.
-fn build_fixture_binaries(options: &LocalOptions) {
+fn build_fixture_binaries() {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
-        let target = options.binary_dir.parent().expect("a target directory");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        );
+        let target = target.as_path();
         std::fs::create_dir_all(target).expect("the target directory");
         let lock = std::fs::File::create(target.join("toolkit-test-fixtures.lock")).expect("lock");
         lock.lock().expect("locked");
@@ -376,8 +383,30 @@ fn template_with_echo() -> PathBuf {
         "template-with-echo-{}.yaml",
         crate::runtime::request_id()
     ));
-    std::fs::write(&path, format!("{resources}\n{extra}\nOutputs:{outputs}")).expect("write");
+    std::fs::write(
+        &path,
+        with_workspace_code(&format!("{resources}\n{extra}\nOutputs:{outputs}")),
+    )
+    .expect("write");
     path
+}
+
+/// `text` with every relative `CodeUri` naming this workspace's root, for
+/// a template written outside it (the build runs in the `CodeUri`
+/// folder's workspace).
+fn with_workspace_code(text: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root");
+    text.lines()
+        .map(|line| match line.split_once("CodeUri: ") {
+            Some((indent, uri)) if uri.starts_with('.') => {
+                format!("{indent}CodeUri: {}\n", root.display())
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect()
 }
 
 /// A raw request to `address` with extra header lines (each ending in
@@ -499,9 +528,13 @@ async fn a_function_added_only_to_the_template_runs_by_route_rule_and_invoke() {
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
     assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
     assert_eq!(record["requestPayload"]["source"], "fixture.echo");
+    // The queue has no QueueName: the name CloudFormation would give it.
     assert_eq!(
         record["destination"],
-        "arn:aws:sqs:us-east-1:123456789012:EchoFailures"
+        format!(
+            "arn:aws:sqs:us-east-1:123456789012:{}",
+            crate::model::generated_name(LOCAL_STACK, "EchoFailures", "AWS::SQS::Queue", false)
+        )
     );
     server.stop().await;
 }
@@ -676,17 +709,10 @@ async fn put_events_through_the_control_port_confirms_the_order_it_names() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binaries_need_a_store_a_process_can_reach_and_a_missing_binary_is_named() {
-    let err = start(LocalOptions {
-        binaries: true,
-        ..options(0)
-    })
-    .await
-    .expect_err("refused");
-    assert!(matches!(err, LocalError::BinariesNeedAStore), "{err}");
+async fn a_missing_binary_is_named() {
     let err = start(LocalOptions {
         template: template_with_echo(),
-        binary_dir: std::env::temp_dir().join("no-binaries-here"),
+        binary_dir: Some(std::env::temp_dir().join("no-binaries-here")),
         build: false,
         ..options(0)
     })
@@ -865,7 +891,7 @@ fn a_functions_template_environment_has_local_secrets() {
     assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
     assert_eq!(
         api.get("TABLE_NAME").map(String::as_str),
-        Some("local-orders")
+        Some("dev-orders")
     );
     let again = function_environment(&options(0), "ApiFunction").expect("template");
     assert_eq!(again.get("CURSOR_SIGNING_KEY"), Some(key));

@@ -61,6 +61,58 @@ pub struct FunctionSpec {
     /// The template's variables (Globals, then the function's own), resolved.
     pub environment: BTreeMap<String, String>,
     pub async_config: AsyncConfig,
+    /// How `sam build` would build it, as the template says.
+    pub build: BuildSpec,
+    /// Where its code is, once found (`discover`); [`Code::Unresolved`]
+    /// in a model read without looking at the disk.
+    pub code: Code,
+}
+
+/// What the template says of how a function is built: `CodeUri` (the
+/// function's, else `Globals`), `Metadata.BuildMethod`,
+/// `Metadata.BuildProperties` (`Binary`, `Features`, `Flags`) and the
+/// runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildSpec {
+    pub code_uri: Option<String>,
+    pub build_method: Option<String>,
+    /// `BuildProperties.Binary`, when named.
+    pub binary: Option<String>,
+    /// Cargo features: `BuildProperties.Features`, and `--features` in
+    /// `BuildProperties.Flags`.
+    pub features: Vec<String>,
+    pub no_default_features: bool,
+    pub all_features: bool,
+    pub runtime: Option<String>,
+}
+
+/// Where a function's executable comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    /// Not looked for yet: the model alone, without `discover`.
+    Unresolved,
+    /// A binary target that cargo builds.
+    Cargo(CargoBinary),
+    /// A `bootstrap` already built, in the `CodeUri` folder of a function
+    /// on a `provided` runtime with no build method.
+    Bootstrap(std::path::PathBuf),
+}
+
+/// A binary of a Cargo workspace, and where cargo puts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CargoBinary {
+    /// The workspace's root folder: cargo runs there.
+    pub workspace_root: std::path::PathBuf,
+    /// The workspace's target directory (`cargo metadata`'s).
+    pub target_directory: std::path::PathBuf,
+    pub package: String,
+}
+
+impl CargoBinary {
+    /// The debug build of `binary`.
+    pub fn debug_path(&self, binary: &str) -> std::path::PathBuf {
+        self.target_directory.join("debug").join(binary)
+    }
 }
 
 impl FunctionSpec {
@@ -197,10 +249,17 @@ pub struct Model {
     pub apis: Vec<Api>,
     pub rules: Vec<Rule>,
     pub schedules: Vec<Schedule>,
-    /// Tables (`AWS::DynamoDB::Table`) by their resolved names.
-    pub tables: Vec<String>,
+    /// Tables (`AWS::DynamoDB::Table`, `AWS::Serverless::SimpleTable`),
+    /// as CreateTable requests.
+    pub tables: Vec<TableSpec>,
     /// Event buses (`AWS::Events::EventBus`) by their resolved names.
     pub buses: Vec<String>,
+    /// Queues, topics, their subscriptions, and buckets.
+    pub queues: Vec<QueueSpec>,
+    pub topics: Vec<TopicSpec>,
+    pub buckets: Vec<BucketSpec>,
+    /// `Outputs`, resolved to local values (or why not).
+    pub outputs: Vec<(String, Result<String, String>)>,
     /// Constructs the local cloud does not emulate, one line each.
     pub warnings: Vec<String>,
 }
@@ -212,8 +271,55 @@ impl Model {
     }
 }
 
+/// A table as the template defines it: its name and the CreateTable
+/// request that makes it (keys, attribute definitions, indexes, stream),
+/// and its TTL attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSpec {
+    pub id: String,
+    pub name: String,
+    pub create: serde_json::Value,
+    pub ttl_attribute: Option<String>,
+}
+
+/// An SQS queue: its name and the CreateQueue attributes the template
+/// sets (`RedrivePolicy` with the dead-letter queue's ARN resolved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub id: String,
+    pub name: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// An SNS topic and its subscriptions (the topic's `Subscription` list,
+/// `AWS::SNS::Subscription` resources and functions' `SNS` events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub id: String,
+    pub name: String,
+    pub fifo: bool,
+    pub subscriptions: Vec<SubscriptionSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionSpec {
+    /// `sqs`, `lambda`, `email`, ...
+    pub protocol: String,
+    /// A queue's ARN, a function's logical id, an address.
+    pub endpoint: String,
+    /// `RawMessageDelivery`, `FilterPolicy`, `FilterPolicyScope`.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// An S3 bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub id: String,
+    pub name: String,
+}
+
 /// Values for the template's parameters and pseudo parameters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Context {
     pub region: String,
     pub stack: String,
@@ -222,6 +328,11 @@ pub struct Context {
     /// The local name of the template's table, when it declares exactly
     /// one (`--table`): in-process and process functions then share it.
     pub table: Option<String>,
+    /// The local AWS endpoint (the control port): queue URLs point there.
+    pub endpoint: Option<String>,
+    /// Attributes known only once a resource exists (`Table.StreamArn`),
+    /// by `LogicalId.Attribute`.
+    pub live: BTreeMap<String, String>,
 }
 
 /// Why a value could not be resolved.
@@ -267,7 +378,16 @@ impl Resolver<'_> {
         let resource = self
             .resource(name)
             .ok_or_else(|| Unresolved(format!("!Ref {name}: no such parameter or resource")))?;
-        self.physical_name(name, resource)
+        let physical = self.physical_name(name, resource)?;
+        // What `Ref` returns differs by type (its reference page's "Return
+        // values"): a queue's URL, a topic's ARN, the others' names.
+        Ok(match resource["Type"].as_str().unwrap_or_default() {
+            "AWS::SQS::Queue" => self.queue_url(&physical),
+            "AWS::SNS::Topic" => {
+                format!("arn:aws:sns:{}:{ACCOUNT}:{physical}", self.context.region)
+            }
+            _ => physical,
+        })
     }
 
     /// The name a resource has once deployed: its own name property when
@@ -297,13 +417,38 @@ impl Resolver<'_> {
         };
         match resource["Properties"].get(property) {
             Some(value) => self.resolve(value),
-            None => Ok(id.to_owned()),
+            None => Ok(match kind {
+                "AWS::DynamoDB::Table"
+                | "AWS::SQS::Queue"
+                | "AWS::SNS::Topic"
+                | "AWS::S3::Bucket" => {
+                    let fifo = resource["Properties"]["FifoQueue"].as_bool() == Some(true)
+                        || resource["Properties"]["FifoTopic"].as_bool() == Some(true);
+                    generated_name(&self.context.stack, id, kind, fifo)
+                }
+                _ => id.to_owned(),
+            }),
+        }
+    }
+
+    /// A queue's URL on the local endpoint (or the regional one when the
+    /// local cloud has no control port).
+    fn queue_url(&self, name: &str) -> String {
+        match &self.context.endpoint {
+            Some(endpoint) => format!("{}/{ACCOUNT}/{name}", endpoint.trim_end_matches('/')),
+            None => format!(
+                "https://sqs.{}.amazonaws.com/{ACCOUNT}/{name}",
+                self.context.region
+            ),
         }
     }
 
     /// `!GetAtt id.attribute`.
     fn attribute(&self, id: &str, attribute: &str) -> Result<String, Unresolved> {
         let unresolved = || Unresolved(format!("!GetAtt {id}.{attribute}"));
+        if let Some(value) = self.context.live.get(&format!("{id}.{attribute}")) {
+            return Ok(value.clone());
+        }
         let resource = self.resource(id).ok_or_else(unresolved)?;
         let name = self.physical_name(id, resource)?;
         let (region, account) = (&self.context.region, ACCOUNT);
@@ -321,10 +466,16 @@ impl Resolver<'_> {
             }
             ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{region}:{account}:{name}"),
             ("AWS::SQS::Queue", "QueueName") => name,
-            ("AWS::SQS::Queue", "QueueUrl") => {
-                format!("https://sqs.{region}.amazonaws.com/{account}/{name}")
-            }
+            ("AWS::SQS::Queue", "QueueUrl") => self.queue_url(&name),
             ("AWS::SNS::Topic", "TopicArn") => format!("arn:aws:sns:{region}:{account}:{name}"),
+            ("AWS::SNS::Topic", "TopicName") => name,
+            ("AWS::DynamoDB::Table", "StreamArn") => {
+                format!("arn:aws:dynamodb:{region}:{account}:table/{name}/stream/local")
+            }
+            ("AWS::S3::Bucket", "DomainName") => format!("{name}.s3.amazonaws.com"),
+            ("AWS::S3::Bucket", "RegionalDomainName") => {
+                format!("{name}.s3.{region}.amazonaws.com")
+            }
             ("AWS::Serverless::Function" | "AWS::Lambda::Function", "Arn") => {
                 format!("arn:aws:lambda:{region}:{account}:function:{name}")
             }
@@ -522,17 +673,19 @@ pub fn load(template: &Template, context: &Context) -> Result<Model, TemplateErr
     let mut rules = Vec::new();
     let mut tables = Vec::new();
     let mut buses = Vec::new();
+    let mut queues = Vec::new();
+    let mut topics = Vec::new();
+    let mut buckets = Vec::new();
     for (id, resource) in template.resources_raw() {
         match resource["Type"].as_str().unwrap_or_default() {
             "AWS::Serverless::Function" => {
                 let properties = &resource["Properties"];
-                functions.push(function_spec(
-                    &resolver,
-                    id,
-                    resource,
-                    globals,
-                    &mut warnings,
-                ));
+                let spec = function_spec(&resolver, id, resource, globals, &mut warnings);
+                if let Some(why) = not_run_locally(&spec, properties, globals) {
+                    warnings.push(format!("{id}: {why}; it is not served, nor are its events"));
+                    continue;
+                }
+                functions.push(spec);
                 for (event_name, event) in properties["Events"]
                     .as_mapping()
                     .into_iter()
@@ -556,9 +709,34 @@ pub fn load(template: &Template, context: &Context) -> Result<Model, TemplateErr
             "AWS::Events::Rule" => {
                 read_rule(template, id, resource, &mut rules, &mut schedules, &mut warnings)?;
             }
-            "AWS::DynamoDB::Table" => match resolver.physical_name(id, resource) {
-                Ok(name) => tables.push(name),
-                Err(Unresolved(why)) => warnings.push(format!("{id}: table name: {why}")),
+            "AWS::DynamoDB::Table" | "AWS::Serverless::SimpleTable" => {
+                match table_spec(&resolver, id, resource) {
+                    Ok(table) => tables.push(table),
+                    Err(Unresolved(why)) => warnings.push(format!("{id}: table not created: {why}")),
+                }
+            }
+            "AWS::SQS::Queue" => match queue_spec(&resolver, id, resource) {
+                Ok(queue) => queues.push(queue),
+                Err(Unresolved(why)) => warnings.push(format!("{id}: queue not created: {why}")),
+            },
+            "AWS::SNS::Topic" => match topic_spec(&resolver, id, resource, &mut warnings) {
+                Ok(topic) => topics.push(topic),
+                Err(Unresolved(why)) => warnings.push(format!("{id}: topic not created: {why}")),
+            },
+            "AWS::S3::Bucket" => match resolver.physical_name(id, resource) {
+                Ok(name) => {
+                    let properties = &resource["Properties"];
+                    if !properties["NotificationConfiguration"].is_null() {
+                        warnings.push(format!(
+                            "{id}: NotificationConfiguration is not emulated; the bucket's events are not sent"
+                        ));
+                    }
+                    buckets.push(BucketSpec {
+                        id: id.to_owned(),
+                        name,
+                    });
+                }
+                Err(Unresolved(why)) => warnings.push(format!("{id}: bucket not created: {why}")),
             },
             "AWS::Events::EventBus" => match resolver.physical_name(id, resource) {
                 Ok(name) => buses.push(name),
@@ -576,6 +754,19 @@ pub fn load(template: &Template, context: &Context) -> Result<Model, TemplateErr
     });
     let apis = read_apis(&resolver, &routes, &mut warnings);
     rules.sort_by(|a, b| a.name.cmp(&b.name));
+    read_subscriptions(&resolver, template, &mut topics, &mut warnings);
+    let outputs = document["Outputs"]
+        .as_mapping()
+        .into_iter()
+        .flat_map(|m| m.iter())
+        .filter_map(|(name, output)| {
+            let name = name.as_str()?.to_owned();
+            let value = resolver
+                .resolve(&output["Value"])
+                .map_err(|Unresolved(why)| why);
+            Some((name, value))
+        })
+        .collect();
     Ok(Model {
         functions,
         routes,
@@ -584,8 +775,301 @@ pub fn load(template: &Template, context: &Context) -> Result<Model, TemplateErr
         schedules,
         tables,
         buses,
+        queues,
+        topics,
+        buckets,
+        outputs,
         warnings,
     })
+}
+
+/// A table's CreateTable request from its definition:
+/// `AWS::DynamoDB::Table` (key schema, attribute definitions, global and
+/// local secondary indexes, stream, TTL) or SAM's `SimpleTable`
+/// (`PrimaryKey`, default `id` of type String).
+fn table_spec(
+    resolver: &Resolver<'_>,
+    id: &str,
+    resource: &Value,
+) -> Result<TableSpec, Unresolved> {
+    let name = resolver.physical_name(id, resource)?;
+    let properties = &resource["Properties"];
+    if resource["Type"] == "AWS::Serverless::SimpleTable" {
+        let key = &properties["PrimaryKey"];
+        let key_name = match key.get("Name") {
+            Some(v) => resolver.resolve(v)?,
+            None => "id".to_owned(),
+        };
+        let key_type = match key.get("Type").map(|v| resolver.resolve(v)).transpose()? {
+            Some(t) if t == "Number" => "N",
+            Some(t) if t == "Binary" => "B",
+            _ => "S",
+        };
+        return Ok(TableSpec {
+            id: id.to_owned(),
+            create: serde_json::json!({
+                "TableName": name,
+                "AttributeDefinitions": [{"AttributeName": key_name, "AttributeType": key_type}],
+                "KeySchema": [{"AttributeName": key_name, "KeyType": "HASH"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            }),
+            name,
+            ttl_attribute: None,
+        });
+    }
+    let json = |key: &str| -> Result<serde_json::Value, Unresolved> {
+        resolved_json(resolver, &properties[key])
+    };
+    let mut create = serde_json::json!({
+        "TableName": name,
+        "AttributeDefinitions": json("AttributeDefinitions")?,
+        "KeySchema": json("KeySchema")?,
+        "BillingMode": "PAY_PER_REQUEST",
+    });
+    for key in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
+        let mut indexes = json(key)?;
+        if let Some(list) = indexes.as_array_mut() {
+            for index in list.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                // On-demand capacity: a throughput setting would be refused.
+                index.remove("ProvisionedThroughput");
+                index.remove("ContributorInsightsSpecification");
+            }
+            create[key] = indexes;
+        }
+    }
+    if let Some(view) = properties["StreamSpecification"].get("StreamViewType") {
+        create["StreamSpecification"] =
+            serde_json::json!({"StreamEnabled": true, "StreamViewType": resolver.resolve(view)?});
+    }
+    let ttl = &properties["TimeToLiveSpecification"];
+    let ttl_attribute = match (ttl.get("AttributeName"), ttl["Enabled"].as_bool()) {
+        (Some(attribute), Some(true) | None) => Some(resolver.resolve(attribute)?),
+        _ => None,
+    };
+    Ok(TableSpec {
+        id: id.to_owned(),
+        name,
+        create,
+        ttl_attribute,
+    })
+}
+
+/// A YAML value as JSON, its intrinsic functions resolved.
+fn resolved_json(resolver: &Resolver<'_>, value: &Value) -> Result<serde_json::Value, Unresolved> {
+    Ok(match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Sequence(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .map(|item| resolved_json(resolver, item))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Mapping(map) if !is_intrinsic(value) => serde_json::Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| k.as_str().map(|k| (k, v)))
+                .map(|(k, v)| Ok((k.to_owned(), resolved_json(resolver, v)?)))
+                .collect::<Result<_, Unresolved>>()?,
+        ),
+        Value::Number(n) => serde_json::to_value(n).unwrap_or(serde_json::Value::Null),
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        other => serde_json::Value::String(resolver.resolve(other)?),
+    })
+}
+
+fn is_intrinsic(value: &Value) -> bool {
+    value.as_mapping().is_some_and(|m| {
+        m.len() == 1
+            && m.keys()
+                .next()
+                .and_then(Value::as_str)
+                .is_some_and(|k| k == "Ref" || k.starts_with("Fn::"))
+    })
+}
+
+/// A queue's CreateQueue attributes from its properties (AWS::SQS::Queue
+/// reference: the property names are the attribute names).
+fn queue_spec(
+    resolver: &Resolver<'_>,
+    id: &str,
+    resource: &Value,
+) -> Result<QueueSpec, Unresolved> {
+    let name = resolver.physical_name(id, resource)?;
+    let properties = &resource["Properties"];
+    let mut attributes = BTreeMap::new();
+    for key in [
+        "DelaySeconds",
+        "MaximumMessageSize",
+        "MessageRetentionPeriod",
+        "ReceiveMessageWaitTimeSeconds",
+        "VisibilityTimeout",
+        "FifoQueue",
+        "ContentBasedDeduplication",
+        "DeduplicationScope",
+        "FifoThroughputLimit",
+    ] {
+        if let Some(value) = properties.get(key) {
+            attributes.insert(key.to_owned(), resolver.resolve(value)?);
+        }
+    }
+    for key in ["RedrivePolicy", "RedriveAllowPolicy"] {
+        if let Some(value) = properties.get(key).filter(|v| !v.is_null()) {
+            let policy = match value {
+                Value::String(text) => text.clone(),
+                other => resolved_json(resolver, other)?.to_string(),
+            };
+            attributes.insert(key.to_owned(), policy);
+        }
+    }
+    Ok(QueueSpec {
+        id: id.to_owned(),
+        name,
+        attributes,
+    })
+}
+
+/// A topic with its own `Subscription` list.
+fn topic_spec(
+    resolver: &Resolver<'_>,
+    id: &str,
+    resource: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<TopicSpec, Unresolved> {
+    let name = resolver.physical_name(id, resource)?;
+    let properties = &resource["Properties"];
+    let mut subscriptions = Vec::new();
+    for subscription in properties["Subscription"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        match subscription_spec(resolver, subscription) {
+            Ok(spec) => subscriptions.push(spec),
+            Err(Unresolved(why)) => {
+                warnings.push(format!("{id}: a subscription is not made: {why}"))
+            }
+        }
+    }
+    Ok(TopicSpec {
+        id: id.to_owned(),
+        name,
+        fifo: properties["FifoTopic"].as_bool() == Some(true),
+        subscriptions,
+    })
+}
+
+fn subscription_spec(
+    resolver: &Resolver<'_>,
+    value: &Value,
+) -> Result<SubscriptionSpec, Unresolved> {
+    let protocol = resolver.resolve(&value["Protocol"])?.to_ascii_lowercase();
+    let endpoint = resolver.resolve(&value["Endpoint"])?;
+    let mut attributes = BTreeMap::new();
+    if let Some(raw) = value.get("RawMessageDelivery") {
+        attributes.insert("RawMessageDelivery".to_owned(), resolver.resolve(raw)?);
+    }
+    if let Some(policy) = value.get("FilterPolicy").filter(|v| !v.is_null()) {
+        let policy = match policy {
+            Value::String(text) => text.clone(),
+            other => resolved_json(resolver, other)?.to_string(),
+        };
+        attributes.insert("FilterPolicy".to_owned(), policy);
+    }
+    if let Some(scope) = value.get("FilterPolicyScope") {
+        attributes.insert("FilterPolicyScope".to_owned(), resolver.resolve(scope)?);
+    }
+    Ok(SubscriptionSpec {
+        protocol,
+        endpoint,
+        attributes,
+    })
+}
+
+/// `AWS::SNS::Subscription` resources, onto the topics they name.
+fn read_subscriptions(
+    resolver: &Resolver<'_>,
+    template: &Template,
+    topics: &mut [TopicSpec],
+    warnings: &mut Vec<String>,
+) {
+    for (id, resource) in template.resources_raw() {
+        if resource["Type"] != "AWS::SNS::Subscription" {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        let topic_arn = match resolver.resolve(&properties["TopicArn"]) {
+            Ok(arn) => arn,
+            Err(Unresolved(why)) => {
+                warnings.push(format!("{id}: subscription not made: {why}"));
+                continue;
+            }
+        };
+        let Some(topic) = topics
+            .iter_mut()
+            .find(|t| topic_arn.ends_with(&format!(":{}", t.name)))
+        else {
+            warnings.push(format!(
+                "{id}: subscription to {topic_arn}, a topic this template does not define, is not made"
+            ));
+            continue;
+        };
+        match subscription_spec(resolver, properties) {
+            Ok(spec) => topic.subscriptions.push(spec),
+            Err(Unresolved(why)) => warnings.push(format!("{id}: subscription not made: {why}")),
+        }
+    }
+}
+
+/// Why a function cannot run here, if it cannot: an image, or a runtime
+/// other than `provided.*` with no Rust build method (the local cloud runs
+/// Rust binaries under the Runtime API).
+fn not_run_locally(spec: &FunctionSpec, properties: &Value, globals: &Value) -> Option<String> {
+    let package_type = properties
+        .get("PackageType")
+        .or_else(|| globals.get("PackageType"))
+        .and_then(Value::as_str);
+    if package_type == Some("Image") {
+        return Some(
+            "PackageType Image is not run locally (only Zip functions built from Rust are)"
+                .to_owned(),
+        );
+    }
+    let rust = spec.build.build_method.as_deref() == Some("rust-cargolambda");
+    match spec.build.runtime.as_deref() {
+        Some(runtime) if !rust && !runtime.starts_with("provided") => Some(format!(
+            "runtime {runtime} is not run locally (only Rust functions on provided.* runtimes are)"
+        )),
+        _ => None,
+    }
+}
+
+/// The name CloudFormation gives a resource whose template names none:
+/// `{stack}-{LogicalId}-{SUFFIX}`, the suffix stable here (from the stack
+/// and logical id) where CloudFormation's is random; lower case for
+/// buckets, `.fifo` at the end of a FIFO queue's or topic's.
+pub fn generated_name(stack: &str, id: &str, kind: &str, fifo: bool) -> String {
+    // FNV-1a over the stack and id, written in CloudFormation's alphabet.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in stack.bytes().chain([0]).chain(id.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let suffix: String = (0..12)
+        .map(|i| {
+            let index = usize::try_from((hash >> (i * 5)) % 36).unwrap_or_default();
+            char::from(ALPHABET[index])
+        })
+        .collect();
+    let name = format!("{stack}-{id}-{suffix}");
+    match kind {
+        "AWS::S3::Bucket" => {
+            let mut lower = name.to_ascii_lowercase();
+            lower.truncate(63);
+            lower
+        }
+        _ if fifo => format!("{name}.fifo"),
+        _ => name,
+    }
 }
 
 fn scalar(value: &Value) -> String {
@@ -660,18 +1144,90 @@ fn function_spec(
     if let Some(config) = properties.get("EventInvokeConfig") {
         read_invoke_config(resolver, id, config, &mut async_config, warnings);
     }
+    let build = build_spec(resolver, id, resource, globals, warnings);
     FunctionSpec {
         id: id.to_owned(),
         name,
-        binary: resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap_or(id)
-            .to_owned(),
+        binary: build.binary.clone().unwrap_or_else(|| id.to_owned()),
         memory_mb,
         timeout,
         environment,
         async_config,
+        build,
+        code: Code::Unresolved,
     }
+}
+
+/// Cargo flags in `BuildProperties.Flags` that change what is built; the
+/// others (`--arm64`, `--release`, cargo lambda's own) change nothing in a
+/// local debug build.
+fn build_spec(
+    resolver: &Resolver<'_>,
+    id: &str,
+    resource: &Value,
+    globals: &Value,
+    warnings: &mut Vec<String>,
+) -> BuildSpec {
+    let properties = &resource["Properties"];
+    let metadata = &resource["Metadata"];
+    let text = |value: Option<&Value>| value.and_then(|v| resolver.resolve(v).ok());
+    let setting = |key: &str| {
+        properties
+            .get(key)
+            .or_else(|| globals.get(key))
+            .filter(|v| !v.is_null())
+    };
+    let mut spec = BuildSpec {
+        code_uri: text(setting("CodeUri")),
+        build_method: metadata["BuildMethod"].as_str().map(str::to_owned),
+        binary: text(metadata["BuildProperties"].get("Binary")),
+        runtime: text(setting("Runtime")),
+        ..BuildSpec::default()
+    };
+    let properties = &metadata["BuildProperties"];
+    match &properties["Features"] {
+        Value::Null => {}
+        Value::Sequence(items) => spec
+            .features
+            .extend(items.iter().filter_map(|v| resolver.resolve(v).ok())),
+        other => {
+            if let Ok(list) = resolver.resolve(other) {
+                spec.features.extend(
+                    list.split([',', ' '])
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    let flags: Vec<String> = properties["Flags"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| resolver.resolve(v).ok())
+        .flat_map(|f| f.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let mut flags = flags.into_iter();
+    while let Some(flag) = flags.next() {
+        match flag.as_str() {
+            "--features" | "-F" => spec.features.extend(
+                flags
+                    .next()
+                    .into_iter()
+                    .flat_map(|f| f.split(',').map(str::to_owned).collect::<Vec<_>>()),
+            ),
+            "--no-default-features" => spec.no_default_features = true,
+            "--all-features" => spec.all_features = true,
+            "--release" | "--arm64" | "--x86-64" => {}
+            other => match other.strip_prefix("--features=") {
+                Some(list) => spec.features.extend(list.split(',').map(str::to_owned)),
+                None => warnings.push(format!(
+                    "{id}: build flag {other} is not used by the local build"
+                )),
+            },
+        }
+    }
+    spec
 }
 
 /// `MaximumRetryAttempts`, `MaximumEventAgeInSeconds` and

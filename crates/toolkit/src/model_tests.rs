@@ -113,6 +113,7 @@ fn context(overrides: &[(&str, &str)]) -> Context {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        ..Context::default()
     }
 }
 
@@ -157,9 +158,12 @@ fn intrinsic_functions_resolve_to_local_values() {
         "BUS_ARN",
         "arn:aws:events:eu-west-1:123456789012:event-bus/dev-bus",
     );
+    // An unnamed queue gets the name CloudFormation would give it.
+    let failures = generated_name("local", "Failures", "AWS::SQS::Queue", false);
+    assert!(failures.starts_with("local-Failures-"), "{failures}");
     check(
         "QUEUE",
-        "https://sqs.eu-west-1.amazonaws.com/123456789012/Failures",
+        &format!("https://sqs.eu-west-1.amazonaws.com/123456789012/{failures}"),
     );
     check("JOINED", "a/dev");
     check("LONG", "dev-things@eu-west-1");
@@ -171,7 +175,8 @@ fn intrinsic_functions_resolve_to_local_values() {
 fn parameter_overrides_win_over_defaults_and_are_checked() {
     let m = model(&[("Stage", "prod"), ("Secret", "x")]);
     assert_eq!(env(&m, "Echo", "TABLE_NAME"), Some("prod-things"));
-    assert_eq!(m.tables, ["prod-things"]);
+    let tables: Vec<&str> = m.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tables, ["prod-things"]);
     let template = Template::parse(Path::new("t.yaml"), TEMPLATE).unwrap();
     let err = load(&template, &context(&[("Stage", "qa")]))
         .unwrap_err()
@@ -252,7 +257,10 @@ fn async_settings_come_from_the_function_or_an_invoke_config_resource() {
         AsyncConfig {
             maximum_retry_attempts: 1,
             maximum_event_age: Duration::from_secs(21_600),
-            on_failure: Some("arn:aws:sqs:eu-west-1:123456789012:Failures".into()),
+            on_failure: Some(format!(
+                "arn:aws:sqs:eu-west-1:123456789012:{}",
+                generated_name("local", "Failures", "AWS::SQS::Queue", false)
+            )),
         }
     );
     let plain = &m.function("Plain").unwrap().async_config;

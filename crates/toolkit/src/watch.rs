@@ -14,9 +14,9 @@
 //!
 //! A build error is shown with the compiler's message, and the old child
 //! keeps serving; so does a template the new child cannot start with.
-//! DynamoDB stores live in this process (a DynamoDB Local started once, or
-//! the URL given), so orders outlive swaps; the in-memory store lives in
-//! the child, and each reload line says when its orders were reset.
+//! The store lives in this process (the embedded DynamoDB, a DynamoDB
+//! Local started once, or the URL given), and every child gets its
+//! endpoint, so tables and items outlive swaps.
 //!
 //! Invariant: at every moment one child answers new requests, and a child
 //! is stopped only once no request it took is still open.
@@ -38,7 +38,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::local::{LocalError, LocalOptions, Store};
+use crate::local::{LocalError, LocalOptions};
 
 /// How often the tree is looked at, and how long it must stay still
 /// before a change is taken (a burst of saves is one change).
@@ -182,7 +182,8 @@ async fn terminate(child: &mut tokio::process::Child) {
 struct Launcher {
     /// `local`'s flags for the child, without the ones this process owns.
     args: Vec<String>,
-    binary_dir: PathBuf,
+    /// Where the toolkit's own binary is built.
+    toolkit_dir: PathBuf,
     generations: PathBuf,
     control: bool,
     dynamodb: Option<String>,
@@ -191,18 +192,26 @@ struct Launcher {
 impl Launcher {
     /// Links `binaries` (and the toolkit) into a fresh generation
     /// directory and starts `local` there; returns once it answers.
-    async fn start(&self, number: u32, binaries: &[String]) -> Result<Generation, String> {
+    async fn start(
+        &self,
+        number: u32,
+        binaries: &[crate::local::ProcessBinary],
+    ) -> Result<Generation, String> {
         let dir = self.generations.join(format!("gen-{number}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for binary in binaries.iter().map(String::as_str).chain([TOOLKIT_BINARY]) {
-            let from = self.binary_dir.join(binary);
-            let to = dir.join(binary);
+        let toolkit = self.toolkit_dir.join(TOOLKIT_BINARY);
+        let links = binaries
+            .iter()
+            .map(|b| (&b.path, b.name.as_str()))
+            .chain([(&toolkit, TOOLKIT_BINARY)]);
+        for (from, name) in links {
+            let to = dir.join(name);
             // A hard link keeps this build's file even when cargo replaces
             // the one in target/ (it writes a new file, it does not
             // overwrite); a copy where links are refused.
-            std::fs::hard_link(&from, &to)
-                .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
+            std::fs::hard_link(from, &to)
+                .or_else(|_| std::fs::copy(from, &to).map(|_| ()))
                 .map_err(|e| format!("{}: {e}", from.display()))?;
         }
         let ready = dir.join("ready.json");
@@ -262,7 +271,7 @@ impl Launcher {
 /// `cargo build` of the toolkit (as `cargo xtask local` builds it, so an
 /// unchanged tree builds nothing) and of `binaries` (as `local` builds
 /// them), the compiler's messages on this terminal.
-async fn build(root: &Path, binaries: &[String]) -> Result<(), String> {
+async fn build(root: &Path, binaries: &[crate::local::ProcessBinary]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = crate::local::cargo_command(&cargo)
         .current_dir(root)
@@ -276,7 +285,7 @@ async fn build(root: &Path, binaries: &[String]) -> Result<(), String> {
             "cargo build of {TOOLKIT_BINARY} failed ({status}); the compiler's message is above"
         ));
     }
-    crate::local::build_binaries(binaries, Some(root))
+    crate::local::build_binaries(binaries)
         .await
         .map_err(|e| e.to_string())
 }
@@ -398,8 +407,8 @@ fn project_root(template: &Path) -> PathBuf {
 }
 
 /// The binaries to build and run for the template as it is now.
-fn binaries_for(options: &LocalOptions) -> Result<Vec<String>, LocalError> {
-    let (_, model, _) = crate::local::load_model(options)?;
+fn binaries_for(options: &LocalOptions) -> Result<Vec<crate::local::ProcessBinary>, LocalError> {
+    let (_, model, _) = crate::local::load_model(options, None, BTreeMap::new())?;
     Ok(crate::local::process_binaries(options, &model))
 }
 
@@ -428,13 +437,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LocalError> {
     let root = project_root(&options.template);
-    let (dynamodb, _store) = match &options.store {
-        Store::Memory => (None, None),
-        store => {
-            let (endpoint, hold) = crate::local::dynamodb_endpoint(store, &options.table).await?;
-            (Some(endpoint), Some(hold))
-        }
-    };
+    let (endpoint, _, _store) =
+        crate::local::dynamodb_endpoint(&options.store, &options.data_dir).await?;
+    let dynamodb = Some(endpoint);
     let api_listener = crate::local::bind(&options.host, options.port).await?;
     let control_listener = match options.lambda_port {
         Some(port) => Some(crate::local::bind(&options.host, port).await?),
@@ -452,11 +457,15 @@ pub async fn run(
         .as_ref()
         .map(|l| local_address(l, options.lambda_port.unwrap_or_default()))
         .transpose()?;
+    let toolkit_dir = options.binary_dir.clone().unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), PathBuf::from)
+            .join("debug")
+    });
     let launcher = Launcher {
         args: child_args(args),
-        binary_dir: options.binary_dir.clone(),
-        generations: options
-            .binary_dir
+        toolkit_dir: toolkit_dir.clone(),
+        generations: toolkit_dir
             .parent()
             .map_or_else(|| PathBuf::from("target"), Path::to_owned)
             .join("local-watch")
@@ -464,14 +473,17 @@ pub async fn run(
         control: control_listener.is_some(),
         dynamodb,
     };
-    let memory = options.store == Store::Memory;
     let mut snapshot = scan(&root, &options.template);
     let binaries = binaries_for(&options)?;
     let built = Instant::now();
     build(&root, &binaries)
         .await
         .map_err(|why| LocalError::Build {
-            binaries: binaries.join(", "),
+            binaries: binaries
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             status: why,
         })?;
     tracing::info!("built in {:.1} s", built.elapsed().as_secs_f64());
@@ -551,11 +563,17 @@ pub async fn run(
                 continue;
             }
         };
-        let before: Vec<_> = binaries
+        let toolkit = toolkit_dir.join(TOOLKIT_BINARY);
+        let files_of = |binaries: &[crate::local::ProcessBinary]| -> Vec<(String, PathBuf)> {
+            binaries
+                .iter()
+                .map(|b| (b.name.clone(), b.path.clone()))
+                .chain([(TOOLKIT_BINARY.to_owned(), toolkit.clone())])
+                .collect()
+        };
+        let before: Vec<_> = files_of(&binaries)
             .iter()
-            .map(String::as_str)
-            .chain([TOOLKIT_BINARY])
-            .map(|b| fingerprint(&options.binary_dir.join(b)))
+            .map(|(_, path)| fingerprint(path))
             .collect();
         let building = Instant::now();
         if let Err(why) = build(&root, &binaries).await {
@@ -566,13 +584,11 @@ pub async fn run(
             continue;
         }
         let build_time = building.elapsed();
-        let rebuilt: Vec<&str> = binaries
-            .iter()
-            .map(String::as_str)
-            .chain([TOOLKIT_BINARY])
+        let rebuilt: Vec<String> = files_of(&binaries)
+            .into_iter()
             .zip(&before)
-            .filter(|(b, old)| fingerprint(&options.binary_dir.join(b)) != **old)
-            .map(|(b, _)| b)
+            .filter(|((_, path), old)| fingerprint(path) != **old)
+            .map(|((name, _), _)| name)
             .collect();
         let template_changed = files
             .iter()
@@ -603,11 +619,7 @@ pub async fn run(
                     },
                     build_time.as_secs_f64(),
                     swapping.elapsed().as_secs_f64(),
-                    if memory {
-                        "; the in-memory store's orders were reset (--dynamodb local keeps them)"
-                    } else {
-                        ""
-                    }
+                    ""
                 );
             }
             Err(why) => tracing::error!(

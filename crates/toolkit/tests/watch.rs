@@ -13,6 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn template(greeting: &str) -> String {
+    // Written outside the workspace: its code is this workspace's.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root");
+    let root = root.display();
     format!(
         r#"AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
@@ -24,7 +30,7 @@ Resources:
       BuildProperties:
         Binary: fixture-echo
     Properties:
-      CodeUri: ..
+      CodeUri: {root}
       Handler: bootstrap
       Runtime: provided.al2023
       Environment:

@@ -125,6 +125,7 @@ fn functions(root: &Path) -> ExitCode {
                     stack: "local".to_owned(),
                     overrides: std::collections::BTreeMap::new(),
                     table: None,
+                    ..Default::default()
                 },
             )
             .map_err(|e| e.to_string())
@@ -475,8 +476,8 @@ fn invoke(args: &[String], root: &Path) -> ExitCode {
     };
     let mut event = None;
     let mut binary = None;
-    let mut store = "local".to_owned();
-    let mut table = "local-orders".to_owned();
+    let mut store = "embedded".to_owned();
+    let mut table = None;
     let mut env: Vec<(String, String)> = Vec::new();
     let mut memory = 128;
     let mut timeout = 10.0_f64;
@@ -496,7 +497,7 @@ fn invoke(args: &[String], root: &Path) -> ExitCode {
             "--event" => event = Some(value.clone()),
             "--binary" => binary = Some(PathBuf::from(value)),
             "--dynamodb" => store = value.clone(),
-            "--table" => table = value.clone(),
+            "--table" => table = Some(value.clone()),
             "--env" => match value.split_once('=') {
                 Some((k, v)) if !k.is_empty() => env.push((k.to_owned(), v.to_owned())),
                 _ => return fail(&format!("--env takes KEY=VALUE, not {value:?}"), USAGE),
@@ -552,32 +553,28 @@ fn invoke(args: &[String], root: &Path) -> ExitCode {
         Err(e) => return fail(&format!("no runtime: {e}"), ""),
     };
     let store = match toolkit::local::Store::parse(&store) {
-        Ok(toolkit::local::Store::Memory) | Err(_) => {
-            return fail("--dynamodb takes local or an http(s):// URL", USAGE);
-        }
         Ok(store) => store,
+        Err(e) => return fail(&e, USAGE),
+    };
+    let local_options = toolkit::local::LocalOptions {
+        store,
+        table,
+        ..toolkit::local::LocalOptions::new(root)
     };
     runtime.block_on(async move {
-        let (endpoint, _guard) = match toolkit::local::dynamodb_endpoint(&store, &table).await {
+        // The template's tables on the store, then the template's
+        // environment for the function (a local value for each secret it
+        // names), the store's endpoint, then --env.
+        let (endpoint, _guard) = match toolkit::local::prepare_store(&local_options).await {
             Ok(found) => found,
             Err(e) => return fail(&e.to_string(), ""),
         };
-        // The template's environment for the function first (a local value
-        // for each secret it names), then the local table, bus and
-        // endpoint, then --env.
-        let template_env = match toolkit::local::function_environment(
-            &toolkit::local::LocalOptions::new(root),
-            function,
-        ) {
+        let template_env = match toolkit::local::function_environment(&local_options, function) {
             Ok(found) => found,
             Err(e) => return fail(&e.to_string(), ""),
         };
         let mut all_env: Vec<(String, String)> = template_env.into_iter().collect();
-        all_env.extend([
-            ("TABLE_NAME".to_owned(), table.clone()),
-            ("EVENT_BUS_NAME".to_owned(), "local-orders".to_owned()),
-            ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), endpoint),
-        ]);
+        all_env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), endpoint));
         for (key, default) in [
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "local"),
