@@ -68,10 +68,8 @@ fn against_local(binaries: bool) -> Result {
     outcome
 }
 
-/// The AWS CLI (`crates/e2e/tests/cli.rs`, the CLI installed into
-/// `target/awscli-venv` when missing) and the AWS SDK for Rust
-/// (`tests/sdk.rs`) against the control port.
-fn cli_suite(server: &LocalServer) -> Result {
+/// The AWS CLI, installed into `target/awscli-venv` when missing: its path.
+pub(crate) fn aws_cli() -> Result<String> {
     let venv = crate::server::target_dir().join("awscli-venv");
     let aws = venv.join("bin/aws");
     if !aws.is_file() {
@@ -81,8 +79,15 @@ fn cli_suite(server: &LocalServer) -> Result {
         );
         cmd::venv_install(&venv, &["awscli>=1.40,<2"])?;
     }
+    Ok(aws.to_string_lossy().into_owned())
+}
+
+/// The AWS CLI (`crates/e2e/tests/cli.rs`, the CLI installed into
+/// `target/awscli-venv` when missing) and the AWS SDK for Rust
+/// (`tests/sdk.rs`) against the control port.
+fn cli_suite(server: &LocalServer) -> Result {
+    let aws = aws_cli()?;
     let lambda_url = server.lambda_url();
-    let aws = aws.to_string_lossy().into_owned();
     let api_url = server.url();
     cmd::run_with_env(
         &cmd::cargo(),

@@ -80,6 +80,23 @@ pub(crate) fn integration() -> Result {
     };
     suite(&["--package", "adapters-eventbridge", "--test", "it"])?;
     suite(&["--package", "adapters-dynamo", "--test", "it"])?;
+    // The same contract suite on the local cloud's embedded DynamoDB
+    // (dynoxide), where no DYNAMODB_ENDPOINT is given.
+    let own = |args: &[&str], env: &[(&str, &str)]| {
+        let all: Vec<&str> = runner.iter().chain(args).copied().collect();
+        cmd::run_with_env(&cargo, all, env)
+    };
+    own(
+        &["--package", "adapters-dynamo", "--test", "it"],
+        &[("DYNAMODB_LOCAL_PROVIDER", "embedded")],
+    )?;
+    // Projects in the shapes of public Rust SAM projects, each on a local
+    // cloud of its own (its own moto), driven with the AWS CLI.
+    let aws = crate::e2e::aws_cli()?;
+    own(
+        &["--package", "toolkit", "--test", "projects"],
+        &[("AWS_CLI", aws.as_str())],
+    )?;
     // `dlq` against moto's SQS, redriving through the local cloud; the
     // other remote commands against moto; `local --watch` swapping under
     // load.

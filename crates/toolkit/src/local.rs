@@ -169,6 +169,13 @@ pub struct LocalOptions {
 impl LocalOptions {
     /// The defaults of `cargo xtask local` for the project at `root`.
     pub fn new(root: &std::path::Path) -> Self {
+        // This project's template, else one in the folder as `sam` finds
+        // it (`template.yaml`, then `template.yml`).
+        let template = ["infra/template.yaml", "template.yaml", "template.yml"]
+            .iter()
+            .map(|name| root.join(name))
+            .find(|path| path.is_file())
+            .unwrap_or_else(|| root.join("infra/template.yaml"));
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
         Self {
@@ -176,7 +183,7 @@ impl LocalOptions {
             port: 3000,
             stage: "dev".to_owned(),
             store: Store::Embedded,
-            template: root.join("infra/template.yaml"),
+            template,
             table: None,
             data_dir: target.join("local-cloud"),
             messaging: Messaging::Auto,
@@ -790,6 +797,35 @@ pub(crate) fn process_binaries(
     binaries
 }
 
+/// An output naming an API's URL in the cloud
+/// (`https://{api}.execute-api.{region}.amazonaws.com/{stage}/...`) as the
+/// local gateway serves it (`{local}/...`: a REST API's stage is not part
+/// of the local path); any other value as it is.
+fn local_api_url(value: &str, apis: &[crate::model::Api], local: &str) -> String {
+    let Some(rest) = value.strip_prefix("https://") else {
+        return value.to_owned();
+    };
+    let Some((host, path)) = rest.split_once(".amazonaws.com") else {
+        return value.to_owned();
+    };
+    let Some(api) = host
+        .split_once(".execute-api.")
+        .and_then(|(id, _)| apis.iter().find(|api| api.id == id))
+    else {
+        return value.to_owned();
+    };
+    let path = match api.kind {
+        ApiKind::Rest => {
+            let trimmed = path.trim_start_matches('/');
+            trimmed
+                .split_once('/')
+                .map_or(String::new(), |(_stage, rest)| rest.to_owned())
+        }
+        ApiKind::Http => path.trim_start_matches('/').to_owned(),
+    };
+    format!("{local}/{path}")
+}
+
 /// The control port's URL for functions and queue URLs: loopback when
 /// the server listens on every address.
 fn endpoint_url(address: SocketAddr) -> String {
@@ -1068,7 +1104,10 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     }
     for (name, value) in &model.outputs {
         match value {
-            Ok(value) => tracing::info!("  output {name}: {value}"),
+            Ok(value) => tracing::info!(
+                "  output {name}: {}",
+                local_api_url(value, &model.apis, &format!("http://{address}"))
+            ),
             Err(why) => tracing::info!("  output {name}: not resolved locally ({why})"),
         }
     }

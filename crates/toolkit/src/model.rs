@@ -375,6 +375,11 @@ impl Resolver<'_> {
         if let Some(value) = self.pseudo(name) {
             return Ok(value);
         }
+        // The APIs SAM makes for events that name none: their id stands
+        // for the API's id.
+        if (name == IMPLICIT_REST_API || name == IMPLICIT_HTTP_API) && self.has_implicit_api(name) {
+            return Ok(name.to_owned());
+        }
         let resource = self
             .resource(name)
             .ok_or_else(|| Unresolved(format!("!Ref {name}: no such parameter or resource")))?;
@@ -406,7 +411,7 @@ impl Resolver<'_> {
             }
         }
         let property = match kind {
-            "AWS::DynamoDB::Table" => "TableName",
+            "AWS::DynamoDB::Table" | "AWS::Serverless::SimpleTable" => "TableName",
             "AWS::Events::EventBus" | "AWS::Events::Rule" => "Name",
             "AWS::SQS::Queue" => "QueueName",
             "AWS::SNS::Topic" => "TopicName",
@@ -419,6 +424,7 @@ impl Resolver<'_> {
             Some(value) => self.resolve(value),
             None => Ok(match kind {
                 "AWS::DynamoDB::Table"
+                | "AWS::Serverless::SimpleTable"
                 | "AWS::SQS::Queue"
                 | "AWS::SNS::Topic"
                 | "AWS::S3::Bucket" => {
@@ -429,6 +435,23 @@ impl Resolver<'_> {
                 _ => id.to_owned(),
             }),
         }
+    }
+
+    /// Whether SAM makes the implicit API `name`: a function has an event
+    /// of its kind that names no API of its own.
+    fn has_implicit_api(&self, name: &str) -> bool {
+        let (kind, key) = if name == IMPLICIT_REST_API {
+            ("Api", "RestApiId")
+        } else {
+            ("HttpApi", "ApiId")
+        };
+        self.template.resources_raw().iter().any(|(_, resource)| {
+            resource["Properties"]["Events"]
+                .as_mapping()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .any(|event| event["Type"] == kind && event["Properties"].get(key).is_none())
+        })
     }
 
     /// A queue's URL on the local endpoint (or the regional one when the
@@ -454,7 +477,7 @@ impl Resolver<'_> {
         let (region, account) = (&self.context.region, ACCOUNT);
         let kind = resource["Type"].as_str().unwrap_or_default();
         Ok(match (kind, attribute) {
-            ("AWS::DynamoDB::Table", "Arn") => {
+            ("AWS::DynamoDB::Table" | "AWS::Serverless::SimpleTable", "Arn") => {
                 format!("arn:aws:dynamodb:{region}:{account}:table/{name}")
             }
             ("AWS::Events::EventBus", "Name") => name,

@@ -631,7 +631,9 @@ fn local(args: &[String], root: &Path) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // The server logs each request and event once; the functions'
         // own info lines would repeat them.
-        tracing_subscriber::EnvFilter::new("info,adapters_http=warn,adapters_eventbridge=warn")
+        tracing_subscriber::EnvFilter::new(
+            "info,adapters_http=warn,adapters_eventbridge=warn,dynoxide=error",
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
