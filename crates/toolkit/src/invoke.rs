@@ -61,18 +61,21 @@ invoke: run a function binary once under a Lambda Runtime API emulator
 
 Usage:
   invoke FUNCTION --event FILE|- --binary PATH
-         [--dynamodb local|URL] [--table local-orders] [--env KEY=VALUE]...
+         [--dynamodb embedded|memory|local|URL] [--table NAME] [--env KEY=VALUE]...
          [--memory 128] [--timeout 10] [--runs 1] [--debug [--debug-port 9001]]
 
   FUNCTION    the function's name (any binary of the template's functions)
   --event     the event as JSON; `-` reads standard input
   --binary    the built function binary
-  --dynamodb  local (default): DynamoDB Local, found or started, with the
-              table created; URL: a running endpoint
+  --dynamodb  the store, with the template's tables made on it:
+              embedded (default; target/local-cloud/dynamodb.sqlite, as
+              `local` keeps it), memory, local (DynamoDB Local, found or
+              started) or the URL of a running endpoint
+  --table     the name of the template's table when it has exactly one
   --env       more environment for the function (repeatable); it starts
               with the template's Environment for the function (secrets
-              given local values), then TABLE_NAME, EVENT_BUS_NAME and the
-              DynamoDB endpoint of this run
+              given local values, TABLE_NAME and the like resolved to the
+              local names), then the DynamoDB endpoint of this run
   --memory    the memory size to report, in MB (default 128)
   --timeout   seconds before the invocation times out (default 10)
   --runs      invoke this many times, each in a new process (a cold start

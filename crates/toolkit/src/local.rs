@@ -1389,13 +1389,14 @@ async fn serve(
 }
 
 pub const USAGE: &str = "\
-local: the local cloud: every function of infra/template.yaml, the API
-routed as API Gateway routes it, the rules, the schedules, and the Lambda
-and EventBridge APIs
+local: the local cloud: every function of the template, its tables,
+queues, topics and buckets, the API routed as API Gateway routes it, the
+rules, the schedules, and one AWS endpoint for all of them
 
 Usage:
   local [--port 3000] [--host 127.0.0.1] [--stage dev]
-        [--dynamodb memory|local|URL] [--table local-orders] [--template FILE]
+        [--dynamodb embedded|memory|local|URL] [--moto auto|off|URL]
+        [--table NAME] [--template FILE]
         [--binaries] [--lambda-port 3001|off] [--concurrency 10]
         [--parameter-overrides KEY=VALUE]... [--env-vars FILE]
         [--retry-delays 1,2] [--no-build] [--sqs-endpoint URL]
@@ -1408,22 +1409,30 @@ Usage:
   --host      the address to listen on (default 127.0.0.1)
   --stage     the stage: the template's Stage parameter and the stage
               variables the events carry (default dev)
-  --dynamodb  memory (default): in memory, nothing to install;
-              local: DynamoDB Local, found or started (DYNAMODB_ENDPOINT,
-              Docker, or Java with the jar under target/dynamodb-local);
-              URL: a running DynamoDB endpoint
-  --table     the local name of the template's table (created when
-              missing) for local and URL stores
-  --template  the SAM template (default: infra/template.yaml)
-  --binaries  run every function as its binary in warm processes (needs
-              --dynamodb local or URL); without it, functions whose binary
-              the composition root (crate app) composes run in-process and
-              the others as their binaries
-  --lambda-port  the control port: Lambda Invoke API
-              (POST /2015-03-31/functions/NAME/invocations) and EventBridge
-              PutEvents, for the AWS CLI and SDKs with --endpoint-url;
-              GET /dead-letters lists failed async events (default 3001;
-              0 picks a free one; off: none)
+  --dynamodb  where the template's tables live, each made from its
+              definition: embedded (default): DynamoDB on SQLite in this
+              process (target/local-cloud/dynamodb.sqlite; kept across
+              restarts), no Java, no Docker; memory: the same, gone at the
+              stop; local: DynamoDB Local, found or started
+              (DYNAMODB_ENDPOINT, Docker, or Java with the jar under
+              target/dynamodb-local); URL: a running DynamoDB endpoint
+  --moto      where the template's queues, topics and buckets live:
+              auto (default): moto's server, installed into
+              target/moto-venv (pip) and started when the template has
+              any; off: not made; URL: a running moto server
+  --table     the name of the template's table when it has exactly one
+              (default: the name CloudFormation gives it)
+  --template  the SAM template (default: infra/template.yaml, else
+              template.yaml or template.yml in this folder)
+  --binaries  run every function as its binary in warm processes; without
+              it, functions whose binary the composition root (crate app)
+              composes run in-process and the others as their binaries
+  --lambda-port  the control port: one AWS endpoint, routed by each
+              request's SigV4 credential scope: the Lambda Invoke API and
+              EventBridge PutEvents here, DynamoDB (and Streams) on the
+              store, SQS, SNS and S3 on moto; every function gets it as
+              AWS_ENDPOINT_URL. GET /dead-letters lists failed async
+              events (default 3001; 0 picks a free one; off: none)
   --concurrency  processes per function at most (default 10)
   --parameter-overrides  a template parameter's value (repeatable, or
               several KEY=VALUE in one argument)
@@ -1457,9 +1466,19 @@ Usage:
               it runs as its binary even when it could run in-process, one
               at a time, with a 900 s timeout (not with --watch)
   --debug-port  the Runtime API's port for --debug (default 9001)
-  --binary-dir  where the function binaries are (default target/debug)
+  --binary-dir  where the function binaries are (default: each in its
+              cargo workspace's target/debug)
   --ready-file  once serving, write {\"api\": ADDRESS, \"control\": ADDRESS}
               there (for scripts that start it with --port 0)
+
+Functions are found as `sam build` finds them: BuildMethod
+rust-cargolambda (BuildProperties.Binary, else the CodeUri package's one
+binary), makefile with CodeUri target/lambda/NAME/ (binary NAME), or a
+provided runtime's CodeUri folder (its bootstrap, or binary NAME); each is
+built with cargo in its own workspace. A function of another runtime is
+named in a warning and not served. Resources the template leaves unnamed
+get CloudFormation's {stack}-{LogicalId}-{suffix} names (stack: local),
+and the Outputs are printed with their local values.
 
 Routes are served as their API serves them: Api events as a REST API
 (payload 1.0; an undeclared route gets 403 {\"message\":\"Missing

@@ -903,3 +903,42 @@ fn a_functions_template_environment_has_local_secrets() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_api_url_output_names_the_local_gateway() {
+    let api = |id: &str, kind| crate::model::Api {
+        id: id.to_owned(),
+        kind,
+        cors: None,
+        binary_media_types: Vec::new(),
+        stage: None,
+        authorizers: BTreeMap::new(),
+        default_authorizer: None,
+        authorize_preflight: true,
+    };
+    let apis = [
+        api("MyApi", ApiKind::Rest),
+        api("ServerlessHttpApi", ApiKind::Http),
+    ];
+    let local = "http://127.0.0.1:3000";
+    let check = |value: &str, expected: &str| {
+        assert_eq!(local_api_url(value, &apis, local), expected, "{value}");
+    };
+    check(
+        "https://MyApi.execute-api.us-east-1.amazonaws.com/dev/",
+        "http://127.0.0.1:3000/",
+    );
+    check(
+        "https://MyApi.execute-api.us-east-1.amazonaws.com/dev/items",
+        "http://127.0.0.1:3000/items",
+    );
+    check(
+        "https://ServerlessHttpApi.execute-api.eu-west-1.amazonaws.com/",
+        "http://127.0.0.1:3000/",
+    );
+    check(
+        "https://Other.execute-api.us-east-1.amazonaws.com/dev/",
+        "https://Other.execute-api.us-east-1.amazonaws.com/dev/",
+    );
+    check("dev-orders", "dev-orders");
+}

@@ -513,3 +513,135 @@ Resources:
     assert_eq!(route("/a").authorizer, None);
     assert_eq!(route("/b").authorizer.as_deref(), Some("NONE"));
 }
+
+/// AWS::DynamoDB::Table, AWS::SQS::Queue and AWS::SNS::Topic reference
+/// pages: the properties become the CreateTable request, the queue
+/// attributes (RedrivePolicy as JSON with the dead-letter queue's ARN) and
+/// the topic's subscriptions; `Ref` is a queue's URL and a topic's ARN;
+/// an unnamed resource gets `{stack}-{LogicalId}-{suffix}`.
+#[test]
+fn resources_become_the_requests_that_make_them() {
+    let template = Template::parse(
+        Path::new("t.yaml"),
+        r#"
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-items"
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}, {AttributeName: g, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      GlobalSecondaryIndexes:
+        - IndexName: G
+          KeySchema: [{AttributeName: g, KeyType: HASH}]
+          Projection: {ProjectionType: KEYS_ONLY}
+          ProvisionedThroughput: {ReadCapacityUnits: 5, WriteCapacityUnits: 5}
+      StreamSpecification: {StreamViewType: KEYS_ONLY}
+      TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
+  Work:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 30
+      RedrivePolicy: {deadLetterTargetArn: !GetAtt Dead.Arn, maxReceiveCount: 1}
+  Dead:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: dead}
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      Subscription: [{Protocol: sqs, Endpoint: !GetAtt Work.Arn}]
+  Raw:
+    Type: AWS::SNS::Subscription
+    Properties: {TopicArn: !Ref Topic, Protocol: sqs, Endpoint: !GetAtt Dead.Arn, RawMessageDelivery: true}
+Outputs:
+  WorkUrl: {Value: !Ref Work}
+  TopicArn: {Value: !Ref Topic}
+"#,
+    )
+    .expect("parse");
+    let model = load(
+        &template,
+        &Context {
+            region: "us-east-1".to_owned(),
+            stack: "s".to_owned(),
+            endpoint: Some("http://127.0.0.1:3001".to_owned()),
+            ..Context::default()
+        },
+    )
+    .expect("model");
+    let table = &model.tables[0];
+    assert_eq!(table.name, "s-items");
+    assert_eq!(table.create["KeySchema"][0]["AttributeName"], "pk");
+    assert_eq!(table.create["GlobalSecondaryIndexes"][0]["IndexName"], "G");
+    assert!(
+        table.create["GlobalSecondaryIndexes"][0]
+            .get("ProvisionedThroughput")
+            .is_none()
+    );
+    assert_eq!(
+        table.create["StreamSpecification"],
+        serde_json::json!({"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"})
+    );
+    assert_eq!(table.ttl_attribute.as_deref(), Some("ttl"));
+    let work = model.queues.iter().find(|q| q.id == "Work").expect("Work");
+    assert_eq!(
+        work.name,
+        generated_name("s", "Work", "AWS::SQS::Queue", false)
+    );
+    assert_eq!(work.attributes["VisibilityTimeout"], "30");
+    let policy: serde_json::Value =
+        serde_json::from_str(&work.attributes["RedrivePolicy"]).expect("JSON");
+    assert_eq!(
+        policy["deadLetterTargetArn"],
+        "arn:aws:sqs:us-east-1:123456789012:dead"
+    );
+    assert_eq!(policy["maxReceiveCount"], 1);
+    let topic = &model.topics[0];
+    assert_eq!(topic.subscriptions.len(), 2);
+    assert!(
+        topic.subscriptions.iter().any(|s| s
+            .attributes
+            .get("RawMessageDelivery")
+            .map(String::as_str)
+            == Some("true"))
+    );
+    let output = |name: &str| {
+        model
+            .outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone().ok())
+            .expect(name)
+    };
+    assert_eq!(
+        output("WorkUrl"),
+        format!("http://127.0.0.1:3001/123456789012/{}", work.name)
+    );
+    assert_eq!(
+        output("TopicArn"),
+        format!("arn:aws:sns:us-east-1:123456789012:{}", topic.name)
+    );
+}
+
+#[test]
+fn generated_names_are_stable_and_shaped_as_cloudformations() {
+    let name = generated_name("stack", "MyQueue", "AWS::SQS::Queue", false);
+    assert_eq!(
+        name,
+        generated_name("stack", "MyQueue", "AWS::SQS::Queue", false)
+    );
+    assert_ne!(
+        name,
+        generated_name("other", "MyQueue", "AWS::SQS::Queue", false)
+    );
+    let suffix = name.strip_prefix("stack-MyQueue-").expect(&name);
+    assert_eq!(suffix.len(), 12);
+    assert!(
+        suffix
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    );
+    assert!(generated_name("s", "Q", "AWS::SQS::Queue", true).ends_with(".fifo"));
+    let bucket = generated_name("Stack", "Uploads", "AWS::S3::Bucket", false);
+    assert_eq!(bucket, bucket.to_ascii_lowercase());
+}
