@@ -15,6 +15,9 @@
 //!    DynamoDB Local) and against `cargo lambda watch` serving the API's function on
 //!    the same DynamoDB Local, in the same run.
 //! 5. The test suites' wall times, after the build.
+//! 6. The local cloud's start: from `orders-toolkit local --binaries` to
+//!    its first answer, on the embedded DynamoDB and on DynamoDB Local;
+//!    and the repository contract suite's time on each.
 
 use std::fmt::Write as _;
 use std::os::unix::process::CommandExt as _;
@@ -151,6 +154,8 @@ pub(crate) fn run(args: &[String]) -> Result {
     criterion(&mut report, &target)?;
     let curves = local_api(&mut report, &path, &api)?;
     local_cloud(&mut report, &path, &api)?;
+    start_times(&mut report)?;
+    contract_suites(&mut report)?;
     suites(&mut report)?;
 
     let svg_path = root.join("benchmarks/local-api-latency.svg");
@@ -1167,6 +1172,152 @@ fn watch_api_function(endpoint: &str, path: &str, binary: &str) -> Result<Child>
 fn stop_child(mut child: Child) {
     let group = format!("-{}", child.id());
     server::terminate(&mut child, &group, Duration::from_secs(10));
+}
+
+/// Starts of the local cloud measured per store.
+const STARTS: usize = 5;
+
+/// From `orders-toolkit local --binaries --dynamodb STORE` (this project,
+/// both functions as their binaries, already built) to the first answer on
+/// its API port, `STARTS` times per store.
+fn start_times(report: &mut Report) -> Result {
+    cmd::run(
+        &cmd::cargo(),
+        [
+            "build",
+            "--package",
+            "toolkit",
+            "--bin",
+            "orders-toolkit",
+            "--bin",
+            "fn-api",
+            "--bin",
+            "fn-events",
+        ],
+    )?;
+    let binary = server::target_dir().join("debug/orders-toolkit");
+    let mut rows = Vec::new();
+    for (store, what) in [
+        ("memory", "embedded DynamoDB (in memory)"),
+        ("embedded", "embedded DynamoDB (its file)"),
+        ("local", "DynamoDB Local (started by the tool)"),
+    ] {
+        let mut took = Vec::new();
+        for _ in 0..STARTS {
+            let port = free_port()?;
+            let started = Instant::now();
+            let mut child = Command::new(&binary)
+                .args(["local", "--binaries", "--no-build", "--lambda-port", "0"])
+                .args(["--dynamodb", store, "--port", &port.to_string()])
+                .current_dir(cmd::project_root())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| Failed::new(format!("{}: {e}", binary.display())))?;
+            let answered = loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    break Err(Failed::new(format!(
+                        "local --dynamodb {store} exited ({status}) before it answered"
+                    )));
+                }
+                if started.elapsed() > Duration::from_secs(120) {
+                    break Err(Failed::new(format!(
+                        "local --dynamodb {store} did not answer within 120 s"
+                    )));
+                }
+                if exchange(
+                    &format!("127.0.0.1:{port}"),
+                    "GET / HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n",
+                )
+                .is_ok()
+                {
+                    break Ok(started.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            let pid = child.id().to_string();
+            server::terminate(&mut child, &pid, Duration::from_secs(10));
+            took.push(answered?.as_secs_f64() * 1000.0);
+        }
+        if let Some(stats) = Stats::of(&took) {
+            rows.push(Row {
+                what: format!("`local --binaries --dynamodb {store}`: {what}"),
+                unit: "ms",
+                stats,
+            });
+        }
+    }
+    report.table(
+        "Local cloud start",
+        "From starting `orders-toolkit local --binaries` on this project (fn-api and fn-events \
+         as their binaries, built beforehand; the template's table made, moto started for its \
+         queues) to its first answer on the API port, each start a new process.",
+        &rows,
+    );
+    Ok(())
+}
+
+/// A port free now.
+fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Failed::new(format!("no free port: {e}")))
+}
+
+/// The repository contract suite (`adapters-dynamo`'s `it`, 27 tests) on
+/// the embedded DynamoDB and on DynamoDB Local started by the testkit
+/// (its start included), after a first run that builds.
+fn contract_suites(report: &mut Report) -> Result {
+    let cargo = cmd::cargo();
+    let args = [
+        "nextest",
+        "run",
+        "--package",
+        "adapters-dynamo",
+        "--test",
+        "it",
+    ];
+    cmd::run_with_env(&cargo, args, &[("DYNAMODB_LOCAL_PROVIDER", "embedded")])?;
+    let mut text = String::from(
+        "`cargo nextest run -p adapters-dynamo --test it` (the repository contract suite and \
+         the adapter's own tests), wall time after a first run that builds; DynamoDB Local's \
+         start is part of its figure.\n\n| DynamoDB | wall s | runner's own figure |\n|---|---:|---|\n",
+    );
+    for (what, provider) in [
+        ("embedded (dynoxide)", "embedded"),
+        ("DynamoDB Local", "java"),
+    ] {
+        eprintln!(
+            "$ DYNAMODB_LOCAL_PROVIDER={provider} cargo {}",
+            args.join(" ")
+        );
+        let started = Instant::now();
+        let output = Command::new(&cargo)
+            .args(args)
+            .env("DYNAMODB_LOCAL_PROVIDER", provider)
+            .env_remove("DYNAMODB_ENDPOINT")
+            .current_dir(cmd::project_root())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Failed::new(format!("cargo: {e}")))?;
+        let wall = started.elapsed().as_secs_f64();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            return Err(Failed::new(format!(
+                "the contract suite on {what} failed:\n{}",
+                tail(&all, 30)
+            )));
+        }
+        let _ = writeln!(text, "| {what} | {wall:.1} | {} |", runner_figures(&all));
+    }
+    report.text("Repository contract suite per DynamoDB", text);
+    Ok(())
 }
 
 /// Runs `cargo xtask task` and returns its wall time and output.
