@@ -47,6 +47,106 @@ pub struct Backends {
     pub moto: Option<String>,
 }
 
+/// Who may drive the control port: it acts (invokes functions with any
+/// claims, puts events, writes tables), so a web page open in the
+/// developer's browser must not reach it.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    /// The address the port listens on (`--host`).
+    pub listen_host: String,
+    /// `--allow-origin`: origins whose browser requests are let through.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Guard {
+    /// Why `request` is refused, if it is: a `Host` naming neither this
+    /// machine's loopback nor the listening address (a DNS-rebinding page
+    /// reaches 127.0.0.1 under its own name) is a 403; so is a request
+    /// a browser sent for a page (`Origin`) of an origin not allowed; an
+    /// invocation with a body a form or `text/plain` can send without a
+    /// preflight, and no SigV4 signature, is a 415 (API_Invoke:
+    /// UnsupportedMediaTypeException, "the content type of the Invoke
+    /// request body is not JSON").
+    fn refuse(&self, request: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+        let headers = request.headers();
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !self.host_allowed(host) {
+            return Some(refused(
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                &format!(
+                    "the local endpoint answers requests to 127.0.0.1, localhost or {}, not to {host:?}",
+                    self.listen_host
+                ),
+            ));
+        }
+        if let Some(origin) = headers.get(http::header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("?");
+            if !self.allowed_origins.iter().any(|o| o == origin) {
+                return Some(refused(
+                    StatusCode::FORBIDDEN,
+                    "AccessDeniedException",
+                    &format!(
+                        "requests from web pages ({origin}) are refused; --allow-origin {origin} lets them through"
+                    ),
+                ));
+            }
+        }
+        let invocation = request.uri().path().starts_with("/2015-03-31/functions/");
+        let signed = signed_service(headers, request.uri().query()).is_some();
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let simple = [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ]
+        .iter()
+        .any(|t| content_type.starts_with(t));
+        if invocation && simple && !signed {
+            return Some(refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaTypeException",
+                &format!(
+                    "the content type of the Invoke request body is not JSON ({content_type}); sign the request, or send application/json"
+                ),
+            ));
+        }
+        None
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        };
+        if name.eq_ignore_ascii_case("localhost") || name == self.listen_host {
+            return true;
+        }
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_loopback() => true,
+            // Listening on every address: any of this machine's addresses
+            // by number, never by a name a page could point here.
+            Ok(_) => self
+                .listen_host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|listen| listen.is_unspecified()),
+            Err(_) => false,
+        }
+    }
+}
+
+fn refused(status: StatusCode, kind: &'static str, message: &str) -> Response<Full<Bytes>> {
+    tracing::warn!("endpoint: refused ({}): {message}", status.as_u16());
+    lambda_error(status, kind, message)
+}
+
 /// What the control port serves.
 #[derive(Debug)]
 pub struct Control {
@@ -54,6 +154,7 @@ pub struct Control {
     pub bus: Arc<Bus>,
     pub region: String,
     backends: Backends,
+    guard: Guard,
     client: Client<HttpConnector, Incoming>,
 }
 
@@ -172,17 +273,22 @@ impl Control {
         bus: Arc<Bus>,
         region: String,
         backends: Backends,
+        guard: Guard,
     ) -> Self {
         Self {
             functions,
             bus,
             region,
             backends,
+            guard,
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
 
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Some(refusal) = self.guard.refuse(&request) {
+            return refusal;
+        }
         match destination(request.headers(), request.uri().query()) {
             Destination::Here => self.answer(request).await,
             Destination::DynamoDb => match self.backends.dynamodb.clone() {

@@ -161,6 +161,9 @@ pub struct LocalOptions {
     /// under a debugger against the Runtime API on `debug_port`.
     pub debug: Option<String>,
     pub debug_port: u16,
+    /// `--allow-origin`: web origins whose requests the control port takes
+    /// (none by default: a page in the browser must not drive it).
+    pub allowed_origins: Vec<String>,
     /// `--ready-file`: once serving, the addresses are written here as
     /// JSON (`{"api": "127.0.0.1:3000", "control": "127.0.0.1:3001"}`).
     pub ready_file: Option<PathBuf>,
@@ -205,6 +208,7 @@ impl LocalOptions {
             debug: None,
             debug_port: DEFAULT_DEBUG_PORT,
             ready_file: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -1139,6 +1143,10 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                     dynamodb: Some(endpoint.clone()),
                     moto: moto_endpoint.clone(),
                 },
+                crate::control::Guard {
+                    listen_host: options.host.clone(),
+                    allowed_origins: options.allowed_origins.clone(),
+                },
             )),
         )
     });
@@ -1403,7 +1411,7 @@ Usage:
         [--eventbridge URL [--event-bus orders-bus]]
         [--header-timeout 30] [--max-connections 1024]
         [--watch] [--debug FUNCTION [--debug-port 9001]]
-        [--binary-dir DIR] [--ready-file FILE]
+        [--binary-dir DIR] [--ready-file FILE] [--allow-origin ORIGIN]...
 
   --port      the API's port (default 3000; 0 picks a free one)
   --host      the address to listen on (default 127.0.0.1)
@@ -1468,6 +1476,11 @@ Usage:
   --debug-port  the Runtime API's port for --debug (default 9001)
   --binary-dir  where the function binaries are (default: each in its
               cargo workspace's target/debug)
+  --allow-origin  a web origin (http://localhost:5173) whose pages may
+              drive the control port (repeatable); without it a request
+              with an Origin header, one whose Host is not 127.0.0.1,
+              localhost or --host (DNS rebinding), and an unsigned
+              invocation with a form or text/plain body are refused
   --ready-file  once serving, write {\"api\": ADDRESS, \"control\": ADDRESS}
               there (for scripts that start it with --port 0)
 
@@ -1609,6 +1622,16 @@ pub fn parse_options(
                 };
             }
             "--ready-file" => options.ready_file = Some(PathBuf::from(value)),
+            "--allow-origin" => {
+                if !(value.starts_with("http://") || value.starts_with("https://"))
+                    || value.trim_end_matches('/') != value
+                {
+                    return Err(format!(
+                        "--allow-origin takes an origin such as http://localhost:5173 (scheme, host, port; no path), not {value:?}"
+                    ));
+                }
+                options.allowed_origins.push(value);
+            }
             "--retry-delays" => options.retry_delays = parse_delays(&value)?,
             "--host" => options.host = value,
             "--stage" => {

@@ -942,3 +942,102 @@ fn an_api_url_output_names_the_local_gateway() {
     );
     check("dev-orders", "dev-orders");
 }
+
+/// A raw request `head` (its own Host line included) with `body`, to
+/// `address`: (status, body).
+async fn raw_to(address: std::net::SocketAddr, head: String, body: &'static [u8]) -> (u16, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream
+            .write_all(
+                format!(
+                    "{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .and_then(|()| stream.write_all(body))
+            .expect("request");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("reply");
+        let status = reply[9..12].parse().expect("status");
+        (
+            status,
+            reply
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_owned())
+                .unwrap_or_default(),
+        )
+    })
+    .await
+    .expect("joined")
+}
+
+/// The control port acts (it invokes functions with whatever claims an
+/// event carries), so a page in the developer's browser must not drive
+/// it: a cross-origin `text/plain` POST needs no preflight, and DNS
+/// rebinding reaches 127.0.0.1 under the attacker's name. API_Invoke
+/// documents 415 UnsupportedMediaTypeException for a body that is not
+/// JSON. The AWS CLI and SDKs send neither an Origin nor a foreign Host,
+/// and sign their requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_port_refuses_what_a_web_page_sends_and_takes_what_the_cli_sends() {
+    let server = start(LocalOptions {
+        template: template_with_echo(),
+        lambda_port: Some(0),
+        allowed_origins: vec!["http://localhost:5173".to_owned()],
+        ..options(0)
+    })
+    .await
+    .expect("started");
+    let control = control_address(&server);
+    let path = "POST /2015-03-31/functions/EchoFunction/invocations HTTP/1.1\r\n";
+    let local = format!("Host: {control}\r\n");
+    let refused = [
+        // A page of another origin, text/plain: no preflight in a browser.
+        (
+            format!("{path}{local}Origin: https://evil.example\r\nContent-Type: text/plain\r\n"),
+            403,
+        ),
+        // The same with a JSON content type (a preflight, which is refused too).
+        (
+            format!(
+                "{path}{local}Origin: https://evil.example\r\nContent-Type: application/json\r\n"
+            ),
+            403,
+        ),
+        // DNS rebinding: the attacker's name for 127.0.0.1.
+        (
+            format!("{path}Host: evil.example:{}\r\n", control.port()),
+            403,
+        ),
+        // No Origin, but a body only a form or a plain fetch sends, unsigned.
+        (format!("{path}{local}Content-Type: text/plain\r\n"), 415),
+        (
+            format!("{path}{local}Content-Type: application/x-www-form-urlencoded\r\n"),
+            415,
+        ),
+    ];
+    for (head, status) in refused {
+        let (got, body) = raw_to(control, head.clone(), br#"{"ping":1}"#).await;
+        assert_eq!(got, status, "{head}{body}");
+    }
+    assert_eq!(
+        server.invocations("EchoFunction"),
+        Some(0),
+        "nothing was invoked"
+    );
+    let signed = "Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261205/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00\r\n";
+    let taken = [
+        format!("{path}{local}Content-Type: application/json\r\n"),
+        format!("{path}Host: localhost:{}\r\n", control.port()),
+        format!("{path}{local}{signed}Content-Type: text/plain\r\n"),
+        format!("{path}{local}Origin: http://localhost:5173\r\n"),
+    ];
+    for head in taken {
+        let (got, body) = raw_to(control, head.clone(), br#"{"ping":1}"#).await;
+        assert_eq!(got, 200, "{head}{body}");
+    }
+    assert_eq!(server.invocations("EchoFunction"), Some(4));
+    server.stop().await;
+}
