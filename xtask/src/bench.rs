@@ -749,7 +749,7 @@ fn wrk_with(name: &str, url: &str, connections: u32, target: &Target<'_>) -> Res
 
 /// The claims a REST API's Cognito authorizer passes for a member of
 /// staff, for events sent straight to a function.
-const STAFF_CLAIMS: &str = r#"{"sub":"bench-staff","cognito:username":"bench-staff","cognito:groups":"staff","token_use":"id"}"#;
+const STAFF_CLAIMS: &str = r#"{"sub":"bench-staff","cognito:username":"bench-staff","cognito:groups":"staff","token_use":"id","iss":"https://cognito-idp.us-east-1.amazonaws.com/bench","aud":"benchclient"}"#;
 
 /// A REST API event for `method path` from a member of staff, as the
 /// template's authorizer would let it through.
@@ -1124,7 +1124,7 @@ fn watch_api_function(endpoint: &str, path: &str, binary: &str) -> Result<Child>
     let log = std::fs::File::create(&log_path).map_err(|e| Failed::new(e.to_string()))?;
     let log_err = log.try_clone().map_err(|e| Failed::new(e.to_string()))?;
     let env = format!(
-        "TABLE_NAME=bench-orders,EVENT_BUS_NAME=bench,CURSOR_SIGNING_KEY=bench-cursor-key-of-at-least-32-bytes,AWS_ENDPOINT_URL_DYNAMODB={endpoint},AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:9,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=local,AWS_SECRET_ACCESS_KEY=local"
+        "TABLE_NAME=bench-orders,EVENT_BUS_NAME=bench,CURSOR_SIGNING_KEY=bench-cursor-key-of-at-least-32-bytes,TOKEN_ISSUER=https://cognito-idp.us-east-1.amazonaws.com/bench,TOKEN_AUDIENCE=benchclient,AWS_ENDPOINT_URL_DYNAMODB={endpoint},AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:9,AWS_REGION=us-east-1,AWS_ACCESS_KEY_ID=local,AWS_SECRET_ACCESS_KEY=local"
     );
     let port = WATCH_PORT.to_string();
     let args = [

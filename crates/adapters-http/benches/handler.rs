@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use adapters_http::Api;
+use adapters_http::{Api, TokenPolicy};
 use adapters_memory::{InMemoryEventPublisher, InMemoryOrderRepository};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::Value;
@@ -18,11 +18,19 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The API believing the local user pool's tokens, whose claims the
+/// sample events carry.
 fn api() -> Api {
-    Api::new(testkit::orders::service(
-        Arc::new(InMemoryOrderRepository::new()),
-        Arc::new(InMemoryEventPublisher::new()),
-    ))
+    Api::new(
+        testkit::orders::service(
+            Arc::new(InMemoryOrderRepository::new()),
+            Arc::new(InMemoryEventPublisher::new()),
+        ),
+        TokenPolicy::new(
+            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_local",
+            "localclient0000000000000000",
+        ),
+    )
 }
 
 fn handler(c: &mut Criterion) {

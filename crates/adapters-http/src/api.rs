@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use domain::{Caller, CustomerId, OrderId, OrderService, PageLimit};
 
-use crate::caller::{self, CallerError, Identity};
+use crate::caller::{self, CallerError, Identity, TokenPolicy};
 use crate::gateway::{self, BasePath, EventError, RequestId};
 use crate::problem::ApiError;
 use crate::routes::{self, Operation, RouteMatch};
@@ -48,11 +48,14 @@ fn before_deadline(request: &Request, margin: Duration) -> impl Future<Output = 
 #[derive(Debug, Clone)]
 pub struct Api {
     service: OrderService,
+    tokens: TokenPolicy,
 }
 
 impl Api {
-    pub fn new(service: OrderService) -> Self {
-        Self { service }
+    /// The API over `service`, believing the claims of tokens `tokens`
+    /// describes.
+    pub fn new(service: OrderService, tokens: TokenPolicy) -> Self {
+        Self { service, tokens }
     }
 
     /// Handles one API Gateway proxy event (REST v1 or HTTP API v2) and
@@ -67,7 +70,10 @@ impl Api {
         invocation_id: &str,
         deadline: Option<Instant>,
     ) -> Result<Value, EventError> {
-        let identity = Identity(caller::from_event(&event));
+        let identity = Identity(caller::from_event(&event, &self.tokens));
+        if let Err(CallerError::Untrusted(why)) = &identity.0 {
+            tracing::warn!("claims refused: {why}");
+        }
         match gateway::into_request(event, invocation_id)? {
             Ok(mut incoming) => {
                 incoming.request.extensions_mut().insert(identity);

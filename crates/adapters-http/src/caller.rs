@@ -9,7 +9,11 @@
 //! `staff,admin` all appear), so every one of those forms is read.
 //!
 //! The function checks this itself (defence in depth): a route deployed
-//! without the authorizer has no claims, and is answered 401.
+//! without the authorizer has no claims, and is answered 401; and claims
+//! are believed only when they come from the stage's user pool (`iss`),
+//! for its app client (`aud`), of an id token (`token_use`), as the
+//! authorizer checked them: anyone allowed to invoke the function directly
+//! could otherwise write any claims into an event (401 too).
 
 use domain::{Caller, CustomerId, StaffId};
 use serde_json::{Map, Value};
@@ -25,11 +29,50 @@ pub const CUSTOMER_CLAIM: &str = "custom:customerId";
 #[derive(Debug, Clone)]
 pub(crate) struct Identity(pub(crate) Result<Caller, CallerError>);
 
+/// Whose tokens this API believes: the user pool that issues them
+/// (`iss`, `https://cognito-idp.REGION.amazonaws.com/POOL_ID`) and the
+/// app client they are for (`aud`). Claims of any other issuer or
+/// audience, or of a token that is not an id token, name no caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPolicy {
+    issuer: String,
+    audience: String,
+}
+
+impl TokenPolicy {
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
+    }
+
+    /// Why `claims` are not believed, if they are not.
+    fn refuses(&self, claims: &Map<String, Value>) -> Option<&'static str> {
+        let claim = |name: &str| claims.get(name).map(text);
+        if claim("token_use").as_deref() != Some("id") {
+            return Some("the token is not an id token (token_use)");
+        }
+        if claim("iss").as_deref() != Some(self.issuer.as_str()) {
+            return Some("the token is not from this stage's user pool (iss)");
+        }
+        // `aud` is one client id in an id token; an authorizer may pass a
+        // list in the same forms as the groups claim.
+        let audience = claims.get("aud").map(groups).unwrap_or_default();
+        if !audience.contains(&self.audience) {
+            return Some("the token is not for this API's app client (aud)");
+        }
+        None
+    }
+}
+
 /// Why an event has no usable caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CallerError {
     /// No authorizer claims at all: 401.
     NoClaims,
+    /// Claims of a token this API does not believe: 401.
+    Untrusted(&'static str),
     /// Claims that name no one this API serves: 403.
     Unusable(&'static str),
 }
@@ -37,7 +80,7 @@ pub(crate) enum CallerError {
 impl From<CallerError> for ApiError {
     fn from(err: CallerError) -> Self {
         match err {
-            CallerError::NoClaims => Self::Unauthenticated,
+            CallerError::NoClaims | CallerError::Untrusted(_) => Self::Unauthenticated,
             CallerError::Unusable(why) => Self::Forbidden(why.to_owned()),
         }
     }
@@ -78,9 +121,13 @@ pub(crate) fn groups(value: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Reads the caller from an API Gateway event.
-pub(crate) fn from_event(event: &Value) -> Result<Caller, CallerError> {
+/// Reads the caller from an API Gateway event whose claims `policy`
+/// believes.
+pub(crate) fn from_event(event: &Value, policy: &TokenPolicy) -> Result<Caller, CallerError> {
     let claims = claims(event).ok_or(CallerError::NoClaims)?;
+    if let Some(why) = policy.refuses(claims) {
+        return Err(CallerError::Untrusted(why));
+    }
     let is_staff = claims
         .get("cognito:groups")
         .is_some_and(|g| groups(g).iter().any(|g| g == STAFF_GROUP));
@@ -109,12 +156,77 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_pool";
+    const CLIENT: &str = "client1";
+
+    fn policy() -> TokenPolicy {
+        TokenPolicy::new(ISSUER, CLIENT)
+    }
+
+    fn from(event: &Value) -> Result<Caller, CallerError> {
+        from_event(event, &policy())
+    }
+
+    /// `claims` of an id token of the policy's pool and client.
+    fn trusted(claims: Value) -> Value {
+        let mut claims = claims;
+        if let Some(map) = claims.as_object_mut() {
+            map.insert("iss".into(), json!(ISSUER));
+            map.insert("aud".into(), json!(CLIENT));
+            map.insert("token_use".into(), json!("id"));
+        }
+        claims
+    }
+
     fn rest(claims: Value) -> Value {
-        json!({"httpMethod": "GET", "requestContext": {"authorizer": {"claims": claims}}})
+        json!({"httpMethod": "GET", "requestContext": {"authorizer": {"claims": trusted(claims)}}})
     }
 
     fn http(claims: Value) -> Value {
-        json!({"version": "2.0", "requestContext": {"authorizer": {"jwt": {"claims": claims, "scopes": null}}}})
+        json!({"version": "2.0", "requestContext": {"authorizer": {"jwt": {"claims": trusted(claims), "scopes": null}}}})
+    }
+
+    /// A staff event whose claims a token of another pool, another client,
+    /// or an access token would carry: not believed, whatever it claims.
+    #[test]
+    fn claims_of_another_pool_client_or_token_kind_name_no_caller() {
+        let staff = json!({"sub": "5f0e-1", "cognito:groups": "staff"});
+        let with = |key: &str, value: Value| {
+            let mut claims = trusted(staff.clone());
+            claims[key] = value;
+            json!({"httpMethod": "GET", "requestContext": {"authorizer": {"claims": claims}}})
+        };
+        let without = |key: &str| {
+            let mut claims = trusted(staff.clone());
+            claims.as_object_mut().map(|m| m.remove(key));
+            json!({"httpMethod": "GET", "requestContext": {"authorizer": {"claims": claims}}})
+        };
+        for (event, why) in [
+            (
+                with(
+                    "iss",
+                    json!("https://cognito-idp.eu-west-1.amazonaws.com/other"),
+                ),
+                "(iss)",
+            ),
+            (without("iss"), "(iss)"),
+            (with("aud", json!("another-client")), "(aud)"),
+            (without("aud"), "(aud)"),
+            (with("token_use", json!("access")), "(token_use)"),
+            (without("token_use"), "(token_use)"),
+        ] {
+            match from(&event) {
+                Err(CallerError::Untrusted(reason)) => assert!(reason.ends_with(why), "{reason}"),
+                other => panic!("{event}: {other:?}"),
+            }
+            assert_eq!(
+                ApiError::from(CallerError::Untrusted("x")).status(),
+                http::StatusCode::UNAUTHORIZED
+            );
+        }
+        // An audience passed as a list still names the client.
+        assert!(from(&with("aud", json!("[other client1]"))).is_ok());
+        assert!(from(&with("aud", json!(["client1"]))).is_ok());
     }
 
     #[test]
@@ -162,7 +274,7 @@ mod tests {
                 Ok(staff),
             ),
         ] {
-            assert_eq!(from_event(&event), expected, "{event}");
+            assert_eq!(from(&event), expected, "{event}");
         }
     }
 
@@ -175,7 +287,7 @@ mod tests {
             json!({"httpMethod": "GET", "requestContext": {"authorizer": {"principalId": "x"}}}),
             rest(json!("not an object")),
         ] {
-            assert_eq!(from_event(&event), Err(CallerError::NoClaims), "{event}");
+            assert_eq!(from(&event), Err(CallerError::NoClaims), "{event}");
         }
         for claims in [
             json!({}),
@@ -186,10 +298,7 @@ mod tests {
             json!({"cognito:groups": "staff"}),
         ] {
             assert!(
-                matches!(
-                    from_event(&rest(claims.clone())),
-                    Err(CallerError::Unusable(_))
-                ),
+                matches!(from(&rest(claims.clone())), Err(CallerError::Unusable(_))),
                 "{claims}"
             );
         }

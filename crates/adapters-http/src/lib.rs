@@ -14,7 +14,7 @@ mod routes;
 mod wire;
 
 pub use api::{ANSWER_MARGIN, Api, Deadline};
-pub use caller::{CUSTOMER_CLAIM, STAFF_GROUP};
+pub use caller::{CUSTOMER_CLAIM, STAFF_GROUP, TokenPolicy};
 pub use gateway::{EventError, Origin};
 pub use problem::ApiError;
 pub use routes::{Operation, ROUTES, Route};

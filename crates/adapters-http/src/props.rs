@@ -39,14 +39,19 @@ mod fakes {
     }
 }
 
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_props";
+
 fn api() -> Api {
-    Api::new(OrderService::new(
-        Arc::new(InMemoryOrderRepository::new()),
-        Arc::new(InMemoryEventPublisher::new()),
-        Arc::new(FixedClock),
-        Arc::new(Counter::default()),
-        ServiceConfig::new(domain::CursorKey::new(&[9; 32]).expect("key")),
-    ))
+    Api::new(
+        OrderService::new(
+            Arc::new(InMemoryOrderRepository::new()),
+            Arc::new(InMemoryEventPublisher::new()),
+            Arc::new(FixedClock),
+            Arc::new(Counter::default()),
+            ServiceConfig::new(domain::CursorKey::new(&[9; 32]).expect("key")),
+        ),
+        crate::TokenPolicy::new(ISSUER, "propsclient"),
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -79,7 +84,7 @@ fn event(method: &str, path: &str, body: Option<String>, base64: bool, headers: 
         "headers": headers,
         "body": body,
         "isBase64Encoded": base64,
-        "requestContext": {"authorizer": {"claims": {"sub": "staff-1", "cognito:groups": "staff"}}},
+        "requestContext": {"authorizer": {"claims": {"sub": "staff-1", "cognito:groups": "staff", "token_use": "id", "iss": ISSUER, "aud": "propsclient"}}},
     })
 }
 

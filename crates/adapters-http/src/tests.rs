@@ -14,7 +14,7 @@ use domain::{
     RepositoryError, ServiceConfig, Timestamp,
 };
 
-use crate::Api;
+use crate::{Api, TokenPolicy};
 
 struct FixedClock;
 
@@ -51,16 +51,32 @@ fn harness() -> Harness {
     }
 }
 
+/// The pool and app client the tests' tokens come from.
+/// The local user pool's, as the sample events in `events/` carry them.
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_local";
+const CLIENT: &str = "localclient0000000000000000";
+
 fn api_over(repo: Arc<dyn OrderRepository>, events: Arc<dyn domain::EventPublisher>) -> Api {
-    Api::new(OrderService::new(
-        repo,
-        events,
-        Arc::new(FixedClock),
-        Arc::new(SequentialIds::default()),
-        ServiceConfig::new(
-            domain::CursorKey::new(b"the HTTP tests' cursor key (32+)").expect("key"),
+    api_with(repo, events, TokenPolicy::new(ISSUER, CLIENT))
+}
+
+fn api_with(
+    repo: Arc<dyn OrderRepository>,
+    events: Arc<dyn domain::EventPublisher>,
+    tokens: TokenPolicy,
+) -> Api {
+    Api::new(
+        OrderService::new(
+            repo,
+            events,
+            Arc::new(FixedClock),
+            Arc::new(SequentialIds::default()),
+            ServiceConfig::new(
+                domain::CursorKey::new(b"the HTTP tests' cursor key (32+)").expect("key"),
+            ),
         ),
-    ))
+        tokens,
+    )
 }
 
 #[derive(Debug)]
@@ -73,13 +89,13 @@ struct Reply {
 
 /// Claims of a customer, as a REST API's Cognito authorizer passes them.
 fn customer_claims(id: &str) -> Value {
-    json!({"sub": format!("sub-{id}"), "custom:customerId": id, "token_use": "id"})
+    json!({"sub": format!("sub-{id}"), "custom:customerId": id, "token_use": "id", "iss": ISSUER, "aud": CLIENT})
 }
 
 /// Claims of a member of staff (`cognito:groups` as the REST authorizer
 /// writes one group).
 fn staff_claims() -> Value {
-    json!({"sub": "staff-1", "cognito:groups": "staff", "token_use": "id"})
+    json!({"sub": "staff-1", "cognito:groups": "staff", "token_use": "id", "iss": ISSUER, "aud": CLIENT})
 }
 
 /// `event` as sent by the caller whose claims these are.
@@ -590,11 +606,39 @@ async fn claims_naming_no_one_are_a_403() {
     let h = harness();
     let reply = send(
         &h.api,
-        as_caller(post(GOOD), json!({"sub": "x", "cognito:groups": "admin"})),
+        as_caller(
+            post(GOOD),
+            json!({"sub": "x", "cognito:groups": "admin", "token_use": "id", "iss": ISSUER, "aud": CLIENT}),
+        ),
     )
     .await;
     assert_eq!(reply.status, 403, "{reply:?}");
     assert_eq!(h.repo.len(), 0);
+}
+
+/// Anyone who may invoke the function directly can write an event: staff
+/// claims of another pool, for another client, or of an access token are
+/// a 401 problem, and nothing is done.
+#[tokio::test]
+async fn staff_claims_of_another_pool_client_or_token_kind_are_a_401() {
+    let h = harness();
+    for (key, value) in [
+        (
+            "iss",
+            json!("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_evil"),
+        ),
+        ("aud", json!("someoneelsesclient")),
+        ("token_use", json!("access")),
+    ] {
+        let mut claims = staff_claims();
+        claims[key] = value;
+        let reply = send(&h.api, as_caller(post(GOOD), claims)).await;
+        assert_eq!(reply.status, 401, "{key}: {reply:?}");
+        assert_eq!(reply.body["type"], "urn:orders:problem:unauthenticated");
+    }
+    assert_eq!(h.repo.len(), 0);
+    let reply = send(&h.api, as_caller(post(GOOD), staff_claims())).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use adapters_dynamo::DynamoOrderRepository;
 use adapters_eventbridge::{Consumer, EventBridgePublisher};
-use adapters_http::Api;
+use adapters_http::{Api, TokenPolicy};
 use adapters_system::{SystemClock, UlidIdGenerator};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -99,28 +99,30 @@ impl Handler for Consumer {
 
 /// The binaries this workspace composes here, each with the handler it
 /// runs on `service`. A binary not listed has no in-process form.
-type Compose = fn(&OrderService) -> Arc<dyn Handler>;
+type Compose = fn(&OrderService, &Config) -> Option<Arc<dyn Handler>>;
 
 /// The binary that serves `adapters_http`'s route table: the template's
 /// routes for it are held to that table (`toolkit::infra_checks`).
 pub const HTTP_API_BINARY: &str = "fn-api";
 
 const BINARIES: [(&str, Compose); 2] = [
-    (HTTP_API_BINARY, |service| {
-        Arc::new(Api::new(service.clone()))
+    (HTTP_API_BINARY, |service, config| {
+        let tokens = config.tokens.clone()?;
+        Some(Arc::new(Api::new(service.clone(), tokens)))
     }),
-    ("fn-events", |service| {
-        Arc::new(Consumer::new(service.clone()))
+    ("fn-events", |service, _| {
+        Some(Arc::new(Consumer::new(service.clone())))
     }),
 ];
 
-/// The handler the binary `binary` runs, on `service`; `None` when this
-/// crate does not compose that binary.
-pub fn handler(binary: &str, service: &OrderService) -> Option<Arc<dyn Handler>> {
+/// The handler the binary `binary` runs, on `service` with `config`;
+/// `None` when this crate does not compose that binary (or `config` lacks
+/// what it needs: the HTTP API's token policy).
+pub fn handler(binary: &str, service: &OrderService, config: &Config) -> Option<Arc<dyn Handler>> {
     BINARIES
         .iter()
         .find(|(name, _)| *name == binary)
-        .map(|(_, build)| build(service))
+        .and_then(|(_, build)| build(service, config))
 }
 
 /// The binaries that have an in-process form.
@@ -132,6 +134,10 @@ pub fn binaries() -> impl Iterator<Item = &'static str> {
 /// template sets it from the stage's Secrets Manager secret).
 pub const CURSOR_KEY_VAR: &str = "CURSOR_SIGNING_KEY";
 
+/// The variables naming the user pool's issuer and the app client.
+pub const TOKEN_ISSUER_VAR: &str = "TOKEN_ISSUER";
+pub const TOKEN_AUDIENCE_VAR: &str = "TOKEN_AUDIENCE";
+
 /// The configuration a function reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -142,6 +148,10 @@ pub struct Config {
     /// `CURSOR_SIGNING_KEY`: required where cursors are issued (the HTTP
     /// API's binary); other binaries issue none.
     pub cursor_key: Option<CursorKey>,
+    /// `TOKEN_ISSUER` and `TOKEN_AUDIENCE`: the user pool and app client
+    /// whose id tokens' claims the HTTP API believes (required of its
+    /// binary; the template sets them from the stage's pool and client).
+    pub tokens: Option<TokenPolicy>,
 }
 
 impl Config {
@@ -170,11 +180,24 @@ impl Config {
             }
             None => None,
         };
+        let tokens = match (
+            var(TOKEN_ISSUER_VAR).filter(|v| !v.is_empty()),
+            var(TOKEN_AUDIENCE_VAR).filter(|v| !v.is_empty()),
+        ) {
+            (Some(issuer), Some(audience)) => Some(TokenPolicy::new(issuer, audience)),
+            _ if binary == HTTP_API_BINARY => {
+                return Err(format!(
+                    "{TOKEN_ISSUER_VAR} and {TOKEN_AUDIENCE_VAR} must name the user pool (its issuer URL) and the app client whose tokens the API believes"
+                ));
+            }
+            _ => None,
+        };
         Ok(Self {
             table: need("TABLE_NAME", "the orders table")?,
             bus: need("EVENT_BUS_NAME", "the event bus")?,
             warm_up: var("ORDERS_WARM_UP").as_deref() != Some("off"),
             cursor_key,
+            tokens,
         })
     }
 }
@@ -275,7 +298,7 @@ pub async fn run(binary: &str) -> Result<(), lambda_runtime::Error> {
     let _ = lambda_runtime::tracing::subscriber::util::SubscriberInitExt::try_init(subscriber);
     let config = Config::from_vars(binary, |name| std::env::var(name).ok())?;
     let service = service(&config).await;
-    let handler = handler(binary, &service)
+    let handler = handler(binary, &service, &config)
         .ok_or_else(|| format!("the composition root does not compose {binary}"))?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |event: lambda_runtime::LambdaEvent<Value>| {
@@ -354,10 +377,22 @@ mod tests {
                 ("TABLE_NAME", "t"),
                 ("EVENT_BUS_NAME", "b"),
                 (CURSOR_KEY_VAR, KEY),
+                (
+                    TOKEN_ISSUER_VAR,
+                    "https://cognito-idp.us-east-1.amazonaws.com/p",
+                ),
+                (TOKEN_AUDIENCE_VAR, "c"),
             ]),
         )
         .unwrap();
         assert_eq!((config.table.as_str(), config.bus.as_str()), ("t", "b"));
+        assert_eq!(
+            config.tokens,
+            Some(TokenPolicy::new(
+                "https://cognito-idp.us-east-1.amazonaws.com/p",
+                "c"
+            ))
+        );
         assert!(config.warm_up);
         assert_eq!(
             format!("{:?}", config.cursor_key),
@@ -374,12 +409,15 @@ mod tests {
         .unwrap();
         assert!(!off.warm_up);
         assert!(off.cursor_key.is_none());
+        assert!(off.tokens.is_none());
     }
 
     #[test]
     fn a_missing_variable_is_named() {
         let api = |pairs: &[(&str, &str)]| {
-            Config::from_vars(HTTP_API_BINARY, vars(pairs))
+            let mut all = pairs.to_vec();
+            all.extend([(TOKEN_ISSUER_VAR, "i"), (TOKEN_AUDIENCE_VAR, "a")]);
+            Config::from_vars(HTTP_API_BINARY, vars(&all))
                 .map(|_| ())
                 .unwrap_err()
         };
@@ -410,6 +448,21 @@ mod tests {
                 (CURSOR_KEY_VAR, "short")
             ]),
             "CURSOR_SIGNING_KEY must hold at least 32 bytes, not 5"
+        );
+        let without_tokens = Config::from_vars(
+            HTTP_API_BINARY,
+            vars(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                (CURSOR_KEY_VAR, KEY),
+                (TOKEN_ISSUER_VAR, "i"),
+            ]),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            without_tokens.starts_with("TOKEN_ISSUER and TOKEN_AUDIENCE must name"),
+            "{without_tokens}"
         );
     }
 
@@ -449,9 +502,22 @@ mod tests {
             Arc::new(UlidIdGenerator::new()),
             ServiceConfig::new(ephemeral_cursor_key()),
         );
+        let config = Config {
+            table: "t".into(),
+            bus: "b".into(),
+            warm_up: false,
+            cursor_key: None,
+            tokens: Some(TokenPolicy::new("i", "a")),
+        };
         for binary in binaries() {
-            assert!(handler(binary, &service).is_some(), "{binary}");
+            assert!(handler(binary, &service, &config).is_some(), "{binary}");
         }
-        assert!(handler("fn-unknown", &service).is_none());
+        assert!(handler("fn-unknown", &service, &config).is_none());
+        // The API believes no claims without a policy: it is not composed.
+        let no_tokens = Config {
+            tokens: None,
+            ..config
+        };
+        assert!(handler(HTTP_API_BINARY, &service, &no_tokens).is_none());
     }
 }

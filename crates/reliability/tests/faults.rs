@@ -581,7 +581,16 @@ async fn a_consumer_failing_every_attempt_leaves_50_records_in_the_failures_queu
             ServiceConfig::new(testkit::orders::cursor_key()),
         )
     };
-    let broken = app::handler(&spec.binary, &service_on("no-such-table")).expect("composed");
+    // The consumer's configuration (it needs no token policy).
+    let config = app::Config {
+        table: "no-such-table".to_owned(),
+        bus: bus.name.clone(),
+        warm_up: false,
+        cursor_key: None,
+        tokens: None,
+    };
+    let broken =
+        app::handler(&spec.binary, &service_on("no-such-table"), &config).expect("composed");
     let local_bus = Arc::new(
         toolkit::bus::Bus::new(
             &[],
@@ -636,7 +645,7 @@ async fn a_consumer_failing_every_attempt_leaves_50_records_in_the_failures_queu
     );
 
     // Fixed: the consumer on the right table. Redrive.
-    let fixed = app::handler(&spec.binary, &service_on(&table)).expect("composed");
+    let fixed = app::handler(&spec.binary, &service_on(&table), &config).expect("composed");
     let report = toolkit::dlq::redrive(&sqs, &queue_url, &toolkit::dlq::HandlerTarget(fixed))
         .await
         .expect("redrive");

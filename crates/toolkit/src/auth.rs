@@ -236,9 +236,13 @@ pub(crate) fn test_pool_dir(tag: &str) -> PathBuf {
         .join(tag)
 }
 
-/// The local pool's issuer (`iss`).
+/// The local pool's issuer (`iss`): Cognito's issuer URL for the pool in
+/// the local cloud's region (`AWS_REGION`, else us-east-1), as the
+/// template's `https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}`
+/// resolves locally.
 pub fn local_issuer() -> String {
-    format!("https://cognito-idp.us-east-1.amazonaws.com/{LOCAL_POOL_ID}")
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
+    format!("https://cognito-idp.{region}.amazonaws.com/{LOCAL_POOL_ID}")
 }
 
 /// The claims Cognito puts in an id token of `who`, issued at `iat`

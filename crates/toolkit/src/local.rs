@@ -924,7 +924,8 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
     let published = Arc::new(PublishedEvents::default());
     let mut events_text = "events through the template's rules".to_owned();
     // Which functions run in-process is the composition root's answer.
-    let service = match in_process_config(&options, &model)? {
+    let in_process = in_process_config(&options, &model)?;
+    let service = match &in_process {
         None => None,
         Some(config) => {
             let publisher: Arc<dyn EventPublisher> = match &options.events {
@@ -946,7 +947,12 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                 publisher,
                 Arc::new(adapters_system::SystemClock),
                 Arc::new(adapters_system::UlidIdGenerator::new()),
-                ServiceConfig::new(config.cursor_key.unwrap_or_else(app::ephemeral_cursor_key)),
+                ServiceConfig::new(
+                    config
+                        .cursor_key
+                        .clone()
+                        .unwrap_or_else(app::ephemeral_cursor_key),
+                ),
             ))
         }
     };
@@ -958,8 +964,8 @@ pub async fn start(options: LocalOptions) -> Result<LocalServer, LocalError> {
                 .debug
                 .as_deref()
                 .is_some_and(|name| spec.is_named(name));
-            match (&service, options.binaries || debugged) {
-                (Some(service), false) => app::handler(&spec.binary, service),
+            match (&service, &in_process, options.binaries || debugged) {
+                (Some(service), Some(config), false) => app::handler(&spec.binary, service, config),
                 _ => None,
             }
         })

@@ -616,14 +616,32 @@ async fn the_control_port_answers_as_lambdas_invoke_api() {
         failed.header("x-amz-function-error").as_deref(),
         Some("Unhandled")
     );
-    // A proxy event, by ARN (URL-encoded, as SDKs send it) -> the 201.
-    let event = serde_json::json!({
-        "resource": "/orders", "path": "/orders", "httpMethod": "POST",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"requestId": "r1", "stage": "dev", "resourcePath": "/orders", "httpMethod": "POST",
-            "authorizer": {"claims": {"sub": "s-1", "cognito:groups": "staff"}}},
-        "body": std::str::from_utf8(ORDER).unwrap(), "isBase64Encoded": false
-    });
+    // A proxy event, by ARN (URL-encoded, as SDKs send it) -> the 201,
+    // with the claims of a local pool's token (fn-api believes no other
+    // pool's).
+    let event = |iss: &str| {
+        serde_json::json!({
+            "resource": "/orders", "path": "/orders", "httpMethod": "POST",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {"requestId": "r1", "stage": "dev", "resourcePath": "/orders", "httpMethod": "POST",
+                "authorizer": {"claims": {"sub": "s-1", "cognito:groups": "staff", "token_use": "id",
+                    "iss": iss, "aud": crate::auth::LOCAL_CLIENT_ID}}},
+            "body": std::str::from_utf8(ORDER).unwrap(), "isBase64Encoded": false
+        })
+    };
+    let foreign = call_to(
+        control,
+        "POST",
+        "/2015-03-31/functions/ApiFunction/invocations",
+        "",
+        event("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other")
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    check(&foreign, 200, None);
+    assert_eq!(foreign.json()["statusCode"], 401, "{}", foreign.body);
+    let event = event(&crate::auth::local_issuer());
     let placed = call_to(
         control,
         "POST",

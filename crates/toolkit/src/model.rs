@@ -385,8 +385,12 @@ impl Resolver<'_> {
             .ok_or_else(|| Unresolved(format!("!Ref {name}: no such parameter or resource")))?;
         let physical = self.physical_name(name, resource)?;
         // What `Ref` returns differs by type (its reference page's "Return
-        // values"): a queue's URL, a topic's ARN, the others' names.
+        // values"): a queue's URL, a topic's ARN, the others' names; a user
+        // pool's id and an app client's id, which locally are the local
+        // pool's (`auth`), whose tokens the local authorizers check.
         Ok(match resource["Type"].as_str().unwrap_or_default() {
+            "AWS::Cognito::UserPool" => crate::auth::LOCAL_POOL_ID.to_owned(),
+            "AWS::Cognito::UserPoolClient" => crate::auth::LOCAL_CLIENT_ID.to_owned(),
             "AWS::SQS::Queue" => self.queue_url(&physical),
             "AWS::SNS::Topic" => {
                 format!("arn:aws:sns:{}:{ACCOUNT}:{physical}", self.context.region)
