@@ -4,9 +4,11 @@
 //! A REST API's Cognito user pool authorizer passes the id token's claims
 //! under `requestContext.authorizer.claims`; an HTTP API's JWT authorizer
 //! under `requestContext.authorizer.jwt.claims`. Both pass every value as
-//! a string, and the two write a list claim (`cognito:groups`) differently
-//! (⚠ the documented examples disagree: `staff`, `[staff admin]` and
-//! `staff,admin` all appear), so every one of those forms is read.
+//! a string, and a list claim (`cognito:groups`) arrives as Cognito writes
+//! it in the token (a JSON array, or its text) or as API Gateway flattens
+//! it (`[staff admin]`; one group alone as `staff`). Nothing looser is
+//! read: `ops,staff` is one group of that name, `"staff"` one with quotes,
+//! so a group named to look like a list grants nothing.
 //!
 //! The function checks this itself (defence in depth): a route deployed
 //! without the authorizer has no claims, and is answered 401; and claims
@@ -103,22 +105,26 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// The groups of a `cognito:groups` claim in any of its forms: a JSON
-/// array, `staff`, `[staff admin]`, `[staff, admin]`, `staff,admin`,
-/// `["staff","admin"]`.
+/// The groups of a `cognito:groups` claim: a JSON array, the text of one
+/// (`["staff","admin"]`), API Gateway's `[staff admin]`, or one group
+/// alone (`staff`), which is then taken as it is.
 pub(crate) fn groups(value: &Value) -> Vec<String> {
     if let Value::Array(items) = value {
         return items.iter().map(text).collect();
     }
-    text(value)
-        .trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split([',', ' '])
-        .map(|g| g.trim().trim_matches('"'))
-        .filter(|g| !g.is_empty())
-        .map(str::to_owned)
-        .collect()
+    let text = text(value);
+    if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&text) {
+        return items.iter().map(self::text).collect();
+    }
+    match text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        Some(inner) => inner
+            .split(' ')
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None if text.is_empty() => Vec::new(),
+        None => vec![text],
+    }
 }
 
 /// Reads the caller from an API Gateway event whose claims `policy`
@@ -230,18 +236,31 @@ mod tests {
     }
 
     #[test]
-    fn every_documented_form_of_the_groups_claim_is_read() {
+    fn the_groups_claim_is_read_as_cognito_and_api_gateway_write_it_and_no_looser() {
         for form in [
             json!("staff"),
             json!("[staff]"),
             json!("[admin staff]"),
-            json!("[admin, staff]"),
-            json!("admin,staff"),
             json!("[\"admin\",\"staff\"]"),
             json!(["admin", "staff"]),
         ] {
             assert!(
                 groups(&form).iter().any(|g| g == "staff"),
+                "{form} -> {:?}",
+                groups(&form)
+            );
+        }
+        // Groups named to look like a list, or quoted, are what they are.
+        for form in [
+            json!("ops,staff"),
+            json!("\"staff\""),
+            json!("[ops,staff]"),
+            json!("staff admin"),
+            json!(" staff"),
+            json!("[\"staff\" ]x"),
+        ] {
+            assert!(
+                !groups(&form).iter().any(|g| g == "staff"),
                 "{form} -> {:?}",
                 groups(&form)
             );

@@ -425,6 +425,7 @@ Usage:
   token --customer ID [--expires 60m]
   token --staff [--expires 60m]
   token --stage STAGE (--customer ID | --staff) [--endpoint-url URL]
+        [--allow-prod]
 
   --customer      a customer's token: custom:customerId is ID
   --staff         a staff member's token: cognito:groups is [staff]
@@ -437,6 +438,9 @@ Usage:
                   password and signed in; AWS credentials from the usual
                   chain
   --endpoint-url  send the stage's AWS calls there instead
+  --allow-prod    needed with --stage prod: the test user it makes (staff,
+                  with --staff) stays in production's user pool until
+                  someone deletes it
 
 A local token is signed (RS256) with a key made under target/local-auth on
 first use; the local gateway accepts it where the template names a Cognito
@@ -451,14 +455,9 @@ pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(bad()),
-    };
+    let secs = crate::duration::parse(text, "smh")
+        .ok_or_else(bad)?
+        .as_secs();
     if secs == 0 || secs > 24 * 3600 {
         return Err(format!("--expires takes up to 24h, not {text:?}"));
     }

@@ -15,6 +15,7 @@ pub mod destroy;
 pub mod discover;
 pub mod dlq;
 pub mod doctor;
+pub mod duration;
 pub mod env_vars;
 pub mod events;
 pub mod functions;

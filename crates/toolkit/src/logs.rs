@@ -46,18 +46,8 @@ pub struct LogsOptions {
 
 /// `10m`, `90s`, `2h`, `1d`.
 pub fn parse_since(text: &str) -> Result<Duration, String> {
-    let bad = || format!("--since takes a number and s, m, h or d (10m, 2h), not {text:?}");
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3_600,
-        "d" => n * 86_400,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(seconds))
+    crate::duration::parse(text, "smhd")
+        .ok_or_else(|| format!("--since takes a number and s, m, h or d (10m, 2h), not {text:?}"))
 }
 
 /// Reads `logs`' flags; `Ok(None)` for help.

@@ -74,6 +74,21 @@ fn one_time_password() -> Result<String, String> {
 
 /// An id token of the test user for `who` in `pool`, made first when it
 /// does not exist.
+/// The production stage, whose user pool holds real customers and staff.
+pub const PRODUCTION: &str = "prod";
+
+/// Whether a test user may be made in `stage`'s pool: in production only
+/// when asked for in so many words (`--allow-prod`), since the user (a
+/// member of staff, with `--staff`) stays there.
+pub fn may_make_users_in(stage: &str, allow_prod: bool) -> Result<(), String> {
+    if stage == PRODUCTION && !allow_prod {
+        return Err(format!(
+            "token --stage {PRODUCTION} makes a test user in production's user pool, which stays there; add --allow-prod if that is what you want"
+        ));
+    }
+    Ok(())
+}
+
 pub async fn stage_token(client: &Client, pool: &StagePool, who: &Who) -> Result<String, String> {
     let name = username(who);
     let existing = client
@@ -351,5 +366,14 @@ mod tests {
         assert!(a.chars().any(|c| c.is_ascii_uppercase()));
         assert!(a.chars().any(|c| c.is_ascii_lowercase()));
         assert!(a.chars().any(|c| c.is_ascii_digit()));
+    }
+
+    #[test]
+    fn production_needs_allow_prod_and_other_stages_do_not() {
+        let refused = may_make_users_in("prod", false).unwrap_err();
+        assert!(refused.contains("--allow-prod"), "{refused}");
+        assert_eq!(may_make_users_in("prod", true), Ok(()));
+        assert_eq!(may_make_users_in("dev", false), Ok(()));
+        assert_eq!(may_make_users_in("staging", false), Ok(()));
     }
 }

@@ -388,6 +388,7 @@ fn token(args: &[String], root: &Path) -> ExitCode {
     let mut lifetime = None;
     let mut stage = None;
     let mut endpoint = None;
+    let mut allow_prod = false;
     let mut flags = args.iter();
     while let Some(flag) = flags.next() {
         match flag.as_str() {
@@ -395,6 +396,7 @@ fn token(args: &[String], root: &Path) -> ExitCode {
                 let _ = std::io::stdout().write_all(USAGE.as_bytes());
                 return ExitCode::SUCCESS;
             }
+            "--allow-prod" => allow_prod = true,
             "--staff" if who.is_none() => who = Some(Who::Staff),
             "--customer" if who.is_none() => match flags.next() {
                 Some(id) if !id.is_empty() && !id.starts_with("--") => {
@@ -442,7 +444,9 @@ fn token(args: &[String], root: &Path) -> ExitCode {
             })
         }
         (None, _) => return fail("--endpoint-url goes with --stage", USAGE),
-        (Some(stage), None) => match tokio::runtime::Runtime::new() {
+        (Some(stage), None) => match toolkit::stage_token::may_make_users_in(&stage, allow_prod)
+            .and_then(|()| tokio::runtime::Runtime::new().map_err(|e| e.to_string()))
+        {
             Ok(runtime) => runtime.block_on(async {
                 let remote = toolkit::stage::Remote::for_stage(root, &stage, endpoint)?;
                 let config = remote.sdk_config().await;
@@ -450,7 +454,7 @@ fn token(args: &[String], root: &Path) -> ExitCode {
                 let client = aws_sdk_cognitoidentityprovider::Client::new(&config);
                 toolkit::stage_token::stage_token(&client, &pool, &who).await
             }),
-            Err(e) => Err(format!("no async runtime: {e}")),
+            Err(e) => Err(e),
         },
     };
     match minted {
