@@ -52,18 +52,25 @@ pub fn survivors(root: &Path, stage: &str) -> Result<Vec<String>, String> {
             continue;
         }
         let kind = resource["Type"].as_str().unwrap_or("?");
-        let name = match kind {
-            "AWS::DynamoDB::Table" => resource["Properties"]["TableName"]["Fn::Sub"]
+        let named = |property: &str| {
+            resource["Properties"][property]["Fn::Sub"]
                 .as_str()
-                .or_else(|| resource["Properties"]["TableName"].as_str())
-                .map(|n| n.replace("${Stage}", stage)),
-            _ => None,
+                .or_else(|| resource["Properties"][property].as_str())
+                .map(|n| n.replace("${Stage}", stage))
         };
-        let line = match (kind, name) {
-            ("AWS::DynamoDB::Table", Some(table)) => format!(
-                "{id}: the table {table} and its data (DeletionPolicy {policy}); deploying the stage again needs it gone first: aws dynamodb delete-table --table-name {table}"
+        let protected = if stage == crate::stage_token::PRODUCTION {
+            "; its deletion protection is on: turn it off first"
+        } else {
+            ""
+        };
+        let line = match (kind, named("TableName"), named("UserPoolName")) {
+            ("AWS::DynamoDB::Table", Some(table), _) => format!(
+                "{id}: the table {table} and its data (DeletionPolicy {policy}); deploying the stage again needs it gone first{protected}: aws dynamodb delete-table --table-name {table}"
             ),
-            (kind, _) => format!("{id} ({kind}, DeletionPolicy {policy})"),
+            ("AWS::Cognito::UserPool", _, Some(pool)) => format!(
+                "{id}: the user pool {pool}, its users and groups (DeletionPolicy {policy}){protected}: aws cognito-idp delete-user-pool --user-pool-id ID (the stack's UserPoolId output; read it before the stack goes)"
+            ),
+            (kind, _, _) => format!("{id} ({kind}, DeletionPolicy {policy})"),
         };
         kept.push(line);
     }
@@ -162,6 +169,20 @@ mod tests {
         assert!(
             kept.iter().any(|k| k.contains("deployment bucket")),
             "{kept:?}"
+        );
+        assert!(
+            kept.iter().any(|k| k
+                .starts_with("UserPool: the user pool staging-orders-users, its users")
+                && k.contains("aws cognito-idp delete-user-pool")),
+            "{kept:?}"
+        );
+        let prod = survivors(&root(), "prod").unwrap();
+        assert!(
+            prod.iter()
+                .filter(|k| k.contains("deletion protection is on"))
+                .count()
+                == 2,
+            "{prod:?}"
         );
     }
 
