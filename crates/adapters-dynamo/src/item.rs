@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{
-    CustomerId, EventKind, IdempotencyRecord, LineItem, LineItems, Order, OrderId, OrderParts,
-    OrderStatus, ProductId, Quantity, RepositoryError, RequestHash, Timestamp, Version,
+    Caller, Cancellation, CustomerId, EventKind, IdempotencyRecord, LineItem, LineItems, Order,
+    OrderId, OrderParts, OrderStatus, ProductId, Quantity, RepositoryError, RequestHash, StaffId,
+    Timestamp, Version,
 };
 
 use crate::errors::corrupt;
@@ -24,6 +25,25 @@ pub(crate) const OUTBOX: &str = "OUTBOX";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const STATUS: &str = "status";
 pub(crate) const UPDATED_AT: &str = "updatedAt";
+/// Who cancelled the order (`staff:ID` or `customer:ID`) and when.
+pub(crate) const CANCELLED_BY: &str = "cancelledBy";
+pub(crate) const CANCELLED_AT: &str = "cancelledAt";
+
+/// A caller as the audit trail stores it: `staff:ID` or `customer:ID`.
+pub(crate) fn caller_text(caller: &Caller) -> String {
+    match caller {
+        Caller::Staff(id) => format!("staff:{}", id.as_str()),
+        Caller::Customer(id) => format!("customer:{}", id.as_str()),
+    }
+}
+
+fn caller_from_text(text: &str) -> Option<Caller> {
+    match text.split_once(':')? {
+        ("staff", id) => StaffId::parse(id).ok().map(Caller::Staff),
+        ("customer", id) => CustomerId::parse(id).ok().map(Caller::Customer),
+        _ => None,
+    }
+}
 pub(crate) const REQUEST_HASH: &str = "requestHash";
 pub(crate) const ORDER_ID: &str = "orderId";
 pub(crate) const EXPIRES_AT: &str = "expiresAt";
@@ -192,6 +212,15 @@ pub(crate) fn order_from_item(item: &Item) -> Result<Order, RepositoryError> {
         .ok()
         .and_then(Version::new)
         .ok_or_else(|| bad(pk, VERSION, "not a positive integer"))?;
+    // Orders cancelled before the trail was kept have none.
+    let cancellation = match item.get(CANCELLED_BY) {
+        None => None,
+        Some(_) => Some(Cancellation {
+            by: caller_from_text(r.string(CANCELLED_BY)?)
+                .ok_or_else(|| bad(pk, CANCELLED_BY, "not staff:ID or customer:ID"))?,
+            at: r.timestamp(CANCELLED_AT)?,
+        }),
+    };
     Ok(Order::from_parts(OrderParts {
         id,
         customer_id,
@@ -200,6 +229,7 @@ pub(crate) fn order_from_item(item: &Item) -> Result<Order, RepositoryError> {
         created_at: r.timestamp("createdAt")?,
         updated_at: r.timestamp(UPDATED_AT)?,
         version,
+        cancellation,
     }))
 }
 

@@ -20,9 +20,9 @@ use domain::{
 
 use crate::errors::{classify, corrupt};
 use crate::item::{
-    self, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IDEMPOTENCY_SK, Item, OUTBOX, PK, SK, STATUS,
-    UPDATED_AT, VERSION, WRITE_ID, idempotency_item, mark_attribute, n, new_order_item,
-    order_from_item, order_key, s,
+    self, CANCELLED_AT, CANCELLED_BY, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IDEMPOTENCY_SK,
+    Item, OUTBOX, PK, SK, STATUS, UPDATED_AT, VERSION, WRITE_ID, idempotency_item, mark_attribute,
+    n, new_order_item, order_from_item, order_key, s,
 };
 use crate::table::{GSI1, GSI2};
 
@@ -371,6 +371,14 @@ impl OrderRepository for DynamoOrderRepository {
             .expression_attribute_names("#writeId", WRITE_ID)
             .expression_attribute_values(":writeId", s(write_id.clone()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(cancellation) = order.cancellation() {
+            expression.push_str(", #cancelledBy = :cancelledBy, #cancelledAt = :cancelledAt");
+            request = request
+                .expression_attribute_names("#cancelledBy", CANCELLED_BY)
+                .expression_attribute_names("#cancelledAt", CANCELLED_AT)
+                .expression_attribute_values(":cancelledBy", s(item::caller_text(&cancellation.by)))
+                .expression_attribute_values(":cancelledAt", s(cancellation.at.to_rfc3339()));
+        }
         if let Some(kind) = mark {
             expression.push_str(
                 ", #mark = :marked, #gsi2pk = :outbox, #gsi2sk = if_not_exists(#gsi2sk, :outboxSk)",

@@ -142,7 +142,9 @@ async fn a_transaction_that_committed_on_an_earlier_attempt_is_a_created_order()
 #[tokio::test]
 async fn an_update_whose_earlier_attempt_committed_succeeds_and_a_twin_does_not() {
     let mut cancelled = order();
-    cancelled.cancel(testkit::orders::at(5)).expect("cancel");
+    cancelled
+        .cancel(&testkit::orders::staff(), testkit::orders::at(5))
+        .expect("cancel");
     let stored = new_order_item(&cancelled);
     let retried = mock!(Client::update_item).then_compute_response(move |request| {
         let mut old = stored.clone();
@@ -274,7 +276,9 @@ async fn a_stale_version_is_a_conflict_and_a_missing_order_not_found() {
 #[tokio::test]
 async fn an_update_is_conditional_on_the_expected_version_and_adds_the_mark() {
     let mut cancelled = order();
-    cancelled.cancel(testkit::orders::at(5)).expect("cancel");
+    cancelled
+        .cancel(&testkit::orders::staff(), testkit::orders::at(5))
+        .expect("cancel");
     let update = mock!(Client::update_item)
         .match_requests(|req| {
             let values = req

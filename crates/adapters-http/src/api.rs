@@ -22,6 +22,11 @@ use crate::wire::{self, OrderBody, PageBody};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline(pub Instant);
 
+/// The token subject (`sub`) a request came with, for the request log (a
+/// request extension; empty without claims).
+#[derive(Debug, Clone)]
+struct Subject(String);
+
 /// Time kept before the deadline to answer: publishing stops this long
 /// before it (what is left stays marked for the relay), and a request still
 /// running half this long before it is answered 503, not cut off by Lambda
@@ -71,12 +76,14 @@ impl Api {
         deadline: Option<Instant>,
     ) -> Result<Value, EventError> {
         let identity = Identity(caller::from_event(&event, &self.tokens));
+        let subject = Subject(caller::subject(&event).unwrap_or_default());
         if let Err(CallerError::Untrusted(why)) = &identity.0 {
             tracing::warn!("claims refused: {why}");
         }
         match gateway::into_request(event, invocation_id)? {
             Ok(mut incoming) => {
                 incoming.request.extensions_mut().insert(identity);
+                incoming.request.extensions_mut().insert(subject);
                 if let Some(at) = deadline {
                     incoming.request.extensions_mut().insert(Deadline(at));
                 }
@@ -118,8 +125,13 @@ impl Api {
             Ok(response) => response,
             Err(error) => error.into_response(&request_id),
         };
+        let sub = request
+            .extensions()
+            .get::<Subject>()
+            .map_or("", |s| s.0.as_str());
         tracing::info!(
             request_id = %request_id,
+            sub = %sub,
             method = %request.method(),
             path = %request.uri().path(),
             status = response.status().as_u16(),

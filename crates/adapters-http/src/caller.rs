@@ -127,6 +127,12 @@ pub(crate) fn groups(value: &Value) -> Vec<String> {
     }
 }
 
+/// The token's subject (`sub`) in an event's claims, for the request log:
+/// who made a request, whatever it was allowed to do.
+pub(crate) fn subject(event: &Value) -> Option<String> {
+    claims(event)?.get("sub").map(text)
+}
+
 /// Reads the caller from an API Gateway event whose claims `policy`
 /// believes.
 pub(crate) fn from_event(event: &Value, policy: &TokenPolicy) -> Result<Caller, CallerError> {
@@ -190,6 +196,19 @@ mod tests {
 
     fn http(claims: Value) -> Value {
         json!({"version": "2.0", "requestContext": {"authorizer": {"jwt": {"claims": trusted(claims), "scopes": null}}}})
+    }
+
+    #[test]
+    fn the_subject_is_read_from_either_kind_of_claims() {
+        assert_eq!(
+            subject(&rest(json!({"sub": "5f0e-1"}))).as_deref(),
+            Some("5f0e-1")
+        );
+        assert_eq!(
+            subject(&http(json!({"sub": "5f0e-2"}))).as_deref(),
+            Some("5f0e-2")
+        );
+        assert_eq!(subject(&json!({"httpMethod": "GET"})), None);
     }
 
     /// A staff event whose claims a token of another pool, another client,

@@ -502,6 +502,15 @@ async fn cancelling_again_answers_the_cancelled_order_and_publishes_once() {
     let cancelled = send(&h.api, rest("POST", &format!("/orders/{id}/cancel"), None)).await;
     assert_eq!(cancelled.status, 200, "{cancelled:?}");
     assert_eq!(cancelled.body["status"], "cancelled");
+    // The audit trail: who cancelled (the staff member's sub) and when.
+    assert_eq!(
+        cancelled.body["cancelledBy"],
+        json!({"kind": "staff", "id": "staff-1"})
+    );
+    assert_eq!(cancelled.body["cancelledAt"], cancelled.body["updatedAt"]);
+    let read = send(&h.api, rest("GET", &format!("/orders/{id}"), None)).await;
+    assert_eq!(read.body["cancelledBy"], cancelled.body["cancelledBy"]);
+    assert!(created.body.get("cancelledBy").is_none(), "{created:?}");
     // Cancel is idempotent: a client retrying a cancel whose answer it
     // lost gets the order, not a 409.
     let again = send(&h.api, rest("POST", &format!("/orders/{id}/cancel"), None)).await;

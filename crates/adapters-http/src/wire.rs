@@ -196,6 +196,33 @@ pub(crate) struct OrderBody {
     status: &'static str,
     created_at: String,
     updated_at: String,
+    /// Who cancelled the order, once cancelled (the audit trail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancelled_by: Option<ActorBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancelled_at: Option<String>,
+}
+
+/// A caller as the order's audit trail shows it.
+#[derive(Serialize)]
+struct ActorBody {
+    kind: &'static str,
+    id: String,
+}
+
+impl From<&domain::Caller> for ActorBody {
+    fn from(caller: &domain::Caller) -> Self {
+        match caller {
+            domain::Caller::Staff(id) => Self {
+                kind: "staff",
+                id: id.as_str().to_owned(),
+            },
+            domain::Caller::Customer(id) => Self {
+                kind: "customer",
+                id: id.to_string(),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -221,6 +248,8 @@ impl From<&Order> for OrderBody {
             status: order.status().as_str(),
             created_at: order.created_at().to_rfc3339(),
             updated_at: order.updated_at().to_rfc3339(),
+            cancelled_by: order.cancellation().map(|c| ActorBody::from(&c.by)),
+            cancelled_at: order.cancellation().map(|c| c.at.to_rfc3339()),
         }
     }
 }

@@ -102,7 +102,8 @@ mod tests {
     fn order_cancelled_speaks_of_the_cancellation() {
         let mut order = sample_order(1_000);
         let at = Timestamp::from_unix_millis(3_000).unwrap();
-        order.cancel(at).unwrap();
+        let staff = crate::Caller::Staff(crate::StaffId::parse("ops-1").unwrap());
+        order.cancel(&staff, at).unwrap();
         let event = OrderEvent::of(EventKind::OrderCancelled, &order);
         assert_eq!(event.version, Version::INITIAL.next());
         assert_eq!(event.occurred_at, at);

@@ -24,7 +24,9 @@ pub use cursor::{CursorError, CursorKey, ListCursor, ListPosition, PageLimit};
 pub use error::{BoxError, Field, FieldError, OrderError};
 pub use event::{EventKind, OrderEvent};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestHash};
-pub use order::{Confirmation, Order, OrderParts, OrderStatus, TransitionError, Version};
+pub use order::{
+    Cancellation, Confirmation, Order, OrderParts, OrderStatus, TransitionError, Version,
+};
 pub use ports::{
     Clock, CreateOutcome, EventPublisher, IdGenerator, OrderPage, OrderRepository, PendingEvent,
     PendingEvents, PublishError, RejectedEvent, RepositoryError,

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::caller::Caller;
 use crate::time::Timestamp;
 use crate::values::{CustomerId, LineItems, OrderId};
 
@@ -83,6 +84,13 @@ pub enum Confirmation {
     Superseded { applied: Version },
 }
 
+/// Who cancelled an order, and when: the order's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    pub by: Caller,
+    pub at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     id: OrderId,
@@ -92,6 +100,7 @@ pub struct Order {
     created_at: Timestamp,
     updated_at: Timestamp,
     version: Version,
+    cancellation: Option<Cancellation>,
 }
 
 /// The fields of a stored order, for adapters that rebuild one.
@@ -104,6 +113,9 @@ pub struct OrderParts {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: Version,
+    /// Who cancelled it and when (none for an order cancelled before the
+    /// trail was kept).
+    pub cancellation: Option<Cancellation>,
 }
 
 impl Order {
@@ -117,6 +129,7 @@ impl Order {
             created_at: now,
             updated_at: now,
             version: Version::INITIAL,
+            cancellation: None,
         }
     }
 
@@ -129,6 +142,7 @@ impl Order {
             created_at,
             updated_at,
             version,
+            cancellation,
         } = parts;
         Self {
             id,
@@ -138,6 +152,7 @@ impl Order {
             created_at,
             updated_at,
             version,
+            cancellation,
         }
     }
 
@@ -150,6 +165,7 @@ impl Order {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            cancellation: self.cancellation,
         }
     }
 
@@ -174,12 +190,21 @@ impl Order {
     pub fn version(&self) -> Version {
         self.version
     }
+    /// Who cancelled the order and when, once it is cancelled.
+    pub fn cancellation(&self) -> Option<&Cancellation> {
+        self.cancellation.as_ref()
+    }
 
     /// `created | confirmed -> cancelled`.
-    pub fn cancel(&mut self, now: Timestamp) -> Result<(), TransitionError> {
+    /// `by` is recorded with the time, as the order's audit trail.
+    pub fn cancel(&mut self, by: &Caller, now: Timestamp) -> Result<(), TransitionError> {
         match self.status {
             OrderStatus::Created | OrderStatus::Confirmed => {
                 self.advance(OrderStatus::Cancelled, now);
+                self.cancellation = Some(Cancellation {
+                    by: by.clone(),
+                    at: self.updated_at,
+                });
                 Ok(())
             }
             OrderStatus::Cancelled => Err(self.refuse(OrderStatus::Cancelled)),
@@ -236,6 +261,27 @@ pub(crate) mod tests {
         Timestamp::from_unix_millis(millis).unwrap()
     }
 
+    fn staff() -> Caller {
+        Caller::Staff(crate::StaffId::parse("ops-1").unwrap())
+    }
+
+    #[test]
+    fn a_cancellation_records_who_and_when() {
+        let mut order = sample_order(1_000);
+        assert_eq!(order.cancellation(), None);
+        order.cancel(&staff(), at(3_000)).unwrap();
+        assert_eq!(
+            order.cancellation(),
+            Some(&Cancellation {
+                by: staff(),
+                at: at(3_000)
+            })
+        );
+        // The trail survives being stored and read back.
+        let again = Order::from_parts(order.clone().into_parts());
+        assert_eq!(again.cancellation(), order.cancellation());
+    }
+
     fn order_in(status: OrderStatus) -> Order {
         let mut order = sample_order(1_000);
         match status {
@@ -243,7 +289,7 @@ pub(crate) mod tests {
             OrderStatus::Confirmed => {
                 order.confirm(at(2_000)).unwrap();
             }
-            OrderStatus::Cancelled => order.cancel(at(2_000)).unwrap(),
+            OrderStatus::Cancelled => order.cancel(&staff(), at(2_000)).unwrap(),
         }
         order
     }
@@ -272,7 +318,7 @@ pub(crate) mod tests {
             let before = order.version();
             let result = match to {
                 Confirmed => order.confirm(at(3_000)).map(|_| ()),
-                Cancelled => order.cancel(at(3_000)),
+                Cancelled => order.cancel(&staff(), at(3_000)),
                 Created => unreachable!("nothing moves back to created"),
             };
             if allowed {
@@ -300,7 +346,7 @@ pub(crate) mod tests {
     fn cancelling_a_cancelled_order_is_a_conflict() {
         let mut order = order_in(OrderStatus::Cancelled);
         assert_eq!(
-            order.cancel(at(9_000)),
+            order.cancel(&staff(), at(9_000)),
             Err(TransitionError {
                 from: OrderStatus::Cancelled,
                 to: OrderStatus::Cancelled

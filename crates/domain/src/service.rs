@@ -269,7 +269,7 @@ impl OrderService {
                 // written or published again.
                 changed = order.status() != crate::order::OrderStatus::Cancelled;
                 if changed {
-                    order.cancel(now)?;
+                    order.cancel(caller, now)?;
                 }
                 Ok(changed)
             })

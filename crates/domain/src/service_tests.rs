@@ -112,7 +112,7 @@ fn stored_order(status: OrderStatus) -> Order {
         OrderStatus::Confirmed => {
             order.confirm(earlier).unwrap();
         }
-        OrderStatus::Cancelled => order.cancel(earlier).unwrap(),
+        OrderStatus::Cancelled => order.cancel(&staff(), earlier).unwrap(),
     }
     order
 }

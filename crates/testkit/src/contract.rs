@@ -14,7 +14,7 @@ use domain::{
 };
 use tokio::task::JoinSet;
 
-use crate::orders::{at, customer, items, order_id, placed};
+use crate::orders::{as_customer, at, customer, items, order_id, placed, staff};
 
 pub type Repo = Arc<dyn OrderRepository>;
 
@@ -29,6 +29,7 @@ macro_rules! repository_contract {
             creating_an_existing_id_is_refused,
             an_update_with_the_stored_version_is_stored,
             an_update_with_a_stale_version_is_a_conflict_and_changes_nothing,
+            a_cancellation_is_stored_with_who_cancelled_and_when,
             an_update_of_an_unknown_order_is_not_found,
             of_concurrent_updates_from_one_version_exactly_one_wins,
             the_same_key_with_the_same_request_replays_the_first_order,
@@ -127,6 +128,31 @@ pub async fn an_update_with_the_stored_version_is_stored(repo: Repo) {
     assert_eq!(now.version().get(), 2);
 }
 
+/// MUST store who cancelled an order and when with it (the audit trail),
+/// for staff and customers alike.
+pub async fn a_cancellation_is_stored_with_who_cancelled_and_when(repo: Repo) {
+    for (tag, who) in [
+        ("C-audit-s", staff()),
+        ("C-audit-c", as_customer("C-audit-c")),
+    ] {
+        let order = placed(tag, 0);
+        create(&repo, &order).await;
+        let mut cancelled = order.clone();
+        cancelled.cancel(&who, at(30)).expect("cancel");
+        repo.update(
+            &cancelled,
+            Version::INITIAL,
+            Some(EventKind::OrderCancelled),
+        )
+        .await
+        .expect("update");
+        let read = stored(&repo, &order).await;
+        let trail = read.cancellation().expect("a cancellation");
+        assert_eq!((&trail.by, trail.at), (&who, at(30)));
+        assert_eq!(read, cancelled);
+    }
+}
+
 pub async fn an_update_with_a_stale_version_is_a_conflict_and_changes_nothing(repo: Repo) {
     let original = placed("C-stale", 0);
     create(&repo, &original).await;
@@ -136,7 +162,7 @@ pub async fn an_update_with_a_stale_version_is_a_conflict_and_changes_nothing(re
         .await
         .expect("first update");
     let mut second = original.clone();
-    second.cancel(at(20)).expect("cancel");
+    second.cancel(&staff(), at(20)).expect("cancel");
     let result = repo
         .update(&second, Version::INITIAL, Some(EventKind::OrderCancelled))
         .await;
@@ -178,7 +204,7 @@ pub async fn of_concurrent_updates_from_one_version_exactly_one_wins(repo: Repo)
             if i % 2 == 0 {
                 mine.confirm(at(10 + i)).expect("confirm");
             } else {
-                mine.cancel(at(10 + i)).expect("cancel");
+                mine.cancel(&staff(), at(10 + i)).expect("cancel");
             }
             repo.update(&mine, Version::INITIAL, None)
                 .await
@@ -410,7 +436,7 @@ pub async fn cancel_and_confirm_transitions_are_stored(repo: Repo) {
         .expect("confirm stored");
     assert_eq!(stored(&repo, &order).await.status(), OrderStatus::Confirmed);
     let before = order.version();
-    order.cancel(at(20)).expect("cancel");
+    order.cancel(&staff(), at(20)).expect("cancel");
     repo.update(&order, before, Some(EventKind::OrderCancelled))
         .await
         .expect("cancel stored");
@@ -457,7 +483,7 @@ pub async fn an_update_can_add_a_mark(repo: Repo) {
     repo.clear_mark(order.id(), EventKind::OrderPlaced)
         .await
         .expect("clear");
-    order.cancel(at(50)).expect("cancel");
+    order.cancel(&staff(), at(50)).expect("cancel");
     repo.update(&order, Version::INITIAL, Some(EventKind::OrderCancelled))
         .await
         .expect("update");

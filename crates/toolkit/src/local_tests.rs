@@ -367,6 +367,17 @@ async fn logs_at_info_carry_no_request_bodies() {
         !logs.contains(marker),
         "a request body reached the logs:\n{logs}"
     );
+    // The function's request line names who made the request (the
+    // token's sub), for the audit trail.
+    let sub = crate::auth::id_token_claims(&crate::auth::Who::Staff, "i", 0, 1)["sub"]
+        .as_str()
+        .expect("a sub")
+        .to_owned();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(&format!("sub={sub}")) && l.contains("method=POST")),
+        "{logs}"
+    );
 }
 
 /// `infra/template.yaml` with the resources of `fixtures/echo-function.yaml`

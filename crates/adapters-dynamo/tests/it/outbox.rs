@@ -108,7 +108,9 @@ async fn the_last_mark_cleared_takes_the_order_out_of_the_index_and_an_earlier_o
     let repo = DynamoOrderRepository::new(client.clone(), table.clone());
     let mut order = placed("CUST-TWO-MARKS", 0);
     repo.create(&order, None).await.expect("create");
-    order.cancel(at(10)).expect("cancel");
+    order
+        .cancel(&testkit::orders::staff(), at(10))
+        .expect("cancel");
     repo.update(&order, Version::INITIAL, Some(EventKind::OrderCancelled))
         .await
         .expect("cancel with its mark");
