@@ -114,10 +114,42 @@ pub(crate) fn new_order_item(order: &Order) -> Item {
             mark_attribute(EventKind::OrderPlaced),
             s(order.created_at().to_rfc3339()),
         ),
-        (GSI2PK.into(), s(OUTBOX)),
+        (GSI2PK.into(), s(outbox_pk(order.id()))),
         (GSI2SK.into(), s(listing_sk(order.created_at(), order.id()))),
     ]);
     item
+}
+
+/// How many partitions the outbox index is spread over. Each order writes
+/// its index entry twice (marked, then cleared); DynamoDB takes at most
+/// 1,000 writes a second on one partition key, so one `OUTBOX` key would
+/// throttle near 500 orders a second, under prod's 1,000 requests a
+/// second (2,000 burst). Sixteen keys take 16 × 1,000 / 2 = 8,000 orders a
+/// second, four times prod's burst.
+pub const OUTBOX_SHARDS: u32 = 16;
+
+/// The outbox shard of an order: FNV-1a of its id, so an order keeps its
+/// shard, and ids (time-ordered ULIDs) spread evenly.
+pub fn outbox_shard(id: &OrderId) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in id.as_str().bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % OUTBOX_SHARDS
+}
+
+/// The outbox index's partition key for an order: `OUTBOX#n`.
+pub(crate) fn outbox_pk(id: &OrderId) -> String {
+    format!("{OUTBOX}#{}", outbox_shard(id))
+}
+
+/// Every partition the relay reads: the shards, and the single `OUTBOX`
+/// key that orders written before sharding may still carry.
+pub(crate) fn outbox_partitions() -> impl Iterator<Item = String> {
+    (0..OUTBOX_SHARDS)
+        .map(|n| format!("{OUTBOX}#{n}"))
+        .chain([OUTBOX.to_owned()])
 }
 
 pub(crate) fn idempotency_item(record: &IdempotencyRecord, order: &OrderId) -> Item {
@@ -307,7 +339,10 @@ mod tests {
         );
         assert_eq!(item[STATUS], s("created"));
         assert_eq!(item[VERSION], n(1));
-        assert_eq!(item[GSI2PK], s("OUTBOX"));
+        assert_eq!(
+            item[GSI2PK],
+            s(format!("OUTBOX#{}", outbox_shard(order().id())))
+        );
         assert_eq!(
             marks_of(&item).unwrap(),
             vec![(EventKind::OrderPlaced, order().created_at())]
@@ -358,5 +393,38 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn orders_spread_over_every_outbox_shard_and_keep_theirs() {
+        let mut counts = [0u32; OUTBOX_SHARDS as usize];
+        let ids = adapters_system_free_ids(1_600);
+        for id in &ids {
+            let shard = outbox_shard(id);
+            assert_eq!(shard, outbox_shard(id), "stable");
+            counts[shard as usize] += 1;
+        }
+        // 1,600 ids over 16 shards: about 100 each; none starved or hot.
+        assert!(counts.iter().all(|c| (50..=150).contains(c)), "{counts:?}");
+        assert_eq!(outbox_partitions().count(), OUTBOX_SHARDS as usize + 1);
+    }
+
+    /// Time-ordered ids as the service makes them: one millisecond apart,
+    /// random parts from a fixed sequence.
+    fn adapters_system_free_ids(n: usize) -> Vec<OrderId> {
+        const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        (0..n)
+            .map(|i| {
+                let mut text = format!("ORD-01JDQ8{:04}", i % 10_000);
+                while text.len() < 30 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    text.push(char::from(CROCKFORD[(state % 32) as usize]));
+                }
+                OrderId::parse(&text).expect("an order id")
+            })
+            .collect()
     }
 }

@@ -23,6 +23,7 @@ mod item;
 mod repository;
 mod table;
 
+pub use item::{OUTBOX_SHARDS, outbox_shard};
 pub use repository::DynamoOrderRepository;
 pub use table::{IndexSpec, TABLE, TableSpec, create_table};
 

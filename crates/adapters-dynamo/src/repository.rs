@@ -21,8 +21,8 @@ use domain::{
 use crate::errors::{classify, corrupt};
 use crate::item::{
     self, CANCELLED_AT, CANCELLED_BY, EXPIRES_AT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, IDEMPOTENCY_SK,
-    Item, OUTBOX, PK, SK, STATUS, UPDATED_AT, VERSION, WRITE_ID, idempotency_item, mark_attribute,
-    n, new_order_item, order_from_item, order_key, s,
+    Item, PK, SK, STATUS, UPDATED_AT, VERSION, WRITE_ID, idempotency_item, mark_attribute, n,
+    new_order_item, order_from_item, order_key, s,
 };
 use crate::table::{GSI1, GSI2};
 
@@ -388,7 +388,7 @@ impl OrderRepository for DynamoOrderRepository {
                 .expression_attribute_names("#gsi2pk", GSI2PK)
                 .expression_attribute_names("#gsi2sk", GSI2SK)
                 .expression_attribute_values(":marked", s(order.updated_at().to_rfc3339()))
-                .expression_attribute_values(":outbox", s(OUTBOX))
+                .expression_attribute_values(":outbox", s(item::outbox_pk(order.id())))
                 .expression_attribute_values(
                     ":outboxSk",
                     s(item::listing_sk(order.updated_at(), order.id())),
@@ -479,12 +479,54 @@ impl OrderRepository for DynamoOrderRepository {
         // '$' sorts right after '#', so this bound takes every mark made at
         // or before the cutoff, whatever the order id.
         let upper = format!("{}$", marked_before.to_rfc3339());
-        let mut start: Option<Item> = None;
         let mut cleaned = 0usize;
-        // Page through the index until `limit` events are found or it ends:
-        // entries without a mark (or with only younger ones) and damaged
-        // entries do not count, so no number of them ahead of a marked
-        // order can hide it.
+        // Every shard, each paged until `limit` events are found in it or
+        // it ends (entries without a mark, or with only younger ones, and
+        // damaged entries do not count, so no number of them ahead of a
+        // marked order can hide it); the oldest `limit` of all are kept.
+        for partition in item::outbox_partitions() {
+            self.scan_outbox(
+                &partition,
+                &upper,
+                marked_before,
+                limit,
+                &mut found,
+                &mut cleaned,
+            )
+            .await?;
+        }
+        if cleaned > 0 {
+            tracing::info!(
+                cleaned,
+                "outbox entries without a mark taken out of the index"
+            );
+        }
+        found.events.sort_by(|a, b| {
+            (a.marked_at, a.order.id(), a.kind).cmp(&(b.marked_at, b.order.id(), b.kind))
+        });
+        found.events.truncate(limit);
+        Ok(found)
+    }
+
+    async fn clear_mark(&self, id: &OrderId, kind: EventKind) -> Result<(), RepositoryError> {
+        self.clear_mark_of(id, kind).await
+    }
+}
+
+impl DynamoOrderRepository {
+    /// One outbox partition, paged until `limit` of its events are found
+    /// or it ends.
+    async fn scan_outbox(
+        &self,
+        partition: &str,
+        upper: &str,
+        marked_before: Timestamp,
+        limit: usize,
+        found: &mut PendingEvents,
+        cleaned: &mut usize,
+    ) -> Result<(), RepositoryError> {
+        let mut start: Option<Item> = None;
+        let mut in_partition = 0usize;
         loop {
             let output = self
                 .client
@@ -494,8 +536,8 @@ impl OrderRepository for DynamoOrderRepository {
                 .key_condition_expression("#pk = :outbox AND #sk < :upper")
                 .expression_attribute_names("#pk", GSI2PK)
                 .expression_attribute_names("#sk", GSI2SK)
-                .expression_attribute_values(":outbox", s(OUTBOX))
-                .expression_attribute_values(":upper", s(upper.clone()))
+                .expression_attribute_values(":outbox", s(partition))
+                .expression_attribute_values(":upper", s(upper))
                 .projection_expression("PK, SK")
                 .limit(i32::try_from(limit.clamp(25, 1_000)).unwrap_or(1_000))
                 .set_exclusive_start_key(start.take())
@@ -532,11 +574,12 @@ impl OrderRepository for DynamoOrderRepository {
                     // A leftover of an interrupted clear: take it out of
                     // the index so later runs do not meet it again.
                     self.unlist(order.id(), None).await?;
-                    cleaned += 1;
+                    *cleaned += 1;
                     continue;
                 }
                 for (kind, marked_at) in marks {
                     if marked_at <= marked_before {
+                        in_partition += 1;
                         found.events.push(PendingEvent {
                             order: order.clone(),
                             kind,
@@ -546,24 +589,13 @@ impl OrderRepository for DynamoOrderRepository {
                 }
             }
             start = output.last_evaluated_key;
-            if start.is_none() || found.events.len() >= limit {
-                break;
+            if start.is_none() || in_partition >= limit {
+                return Ok(());
             }
         }
-        if cleaned > 0 {
-            tracing::info!(
-                cleaned,
-                "outbox entries without a mark taken out of the index"
-            );
-        }
-        found.events.sort_by(|a, b| {
-            (a.marked_at, a.order.id(), a.kind).cmp(&(b.marked_at, b.order.id(), b.kind))
-        });
-        found.events.truncate(limit);
-        Ok(found)
     }
 
-    async fn clear_mark(&self, id: &OrderId, kind: EventKind) -> Result<(), RepositoryError> {
+    async fn clear_mark_of(&self, id: &OrderId, kind: EventKind) -> Result<(), RepositoryError> {
         // The last mark goes with the index keys in one conditional write;
         // when another mark remains, only this one goes (the order stays
         // listed for the other).

@@ -73,6 +73,19 @@ async fn two_thousand_orders_at_fifty_concurrent_are_each_stored_published_and_c
         stored_set, distinct,
         "stored orders are not the placed ones"
     );
+    // The outbox index's shard of each stored order (its two index writes
+    // went there): spread over every shard, none hot.
+    let mut per_shard = vec![0usize; adapters_dynamo::OUTBOX_SHARDS as usize];
+    for id in &stored {
+        let id = domain::OrderId::parse(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        per_shard[adapters_dynamo::outbox_shard(&id) as usize] += 1;
+    }
+    println!("load: orders per outbox shard (OUTBOX#0..15): {per_shard:?}");
+    let fair = ORDERS / per_shard.len();
+    assert!(
+        per_shard.iter().all(|n| *n > fair / 2 && *n < fair * 2),
+        "{per_shard:?}"
+    );
 
     // Confirmed: every order read back over HTTP until confirmed.
     let statuses = reliability::statuses_once_settled(

@@ -16,18 +16,94 @@ fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
+/// How many entries each outbox partition holds now (`OUTBOX#0` to
+/// `OUTBOX#15`, then the unsharded `OUTBOX` of older orders).
+async fn per_partition(client: &Client, table: &str) -> Vec<usize> {
+    let mut counts = Vec::new();
+    let partitions = (0..adapters_dynamo::OUTBOX_SHARDS)
+        .map(|n| format!("OUTBOX#{n}"))
+        .chain(["OUTBOX".to_owned()]);
+    for partition in partitions {
+        let output = client
+            .query()
+            .table_name(table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :outbox")
+            .expression_attribute_values(":outbox", s(&partition))
+            .send()
+            .await
+            .expect("query GSI2");
+        counts.push(output.items().len());
+    }
+    counts
+}
+
 /// How many entries the outbox index holds now.
 async fn listed(client: &Client, table: &str) -> usize {
-    let output = client
-        .query()
-        .table_name(table)
-        .index_name("GSI2")
-        .key_condition_expression("GSI2PK = :outbox")
+    per_partition(client, table).await.iter().sum()
+}
+
+/// The outbox index is sharded (one partition key would take every order's
+/// two index writes): 64 marked orders land on many shards, in the shard
+/// their id names, and the relay, reading every shard, publishes each
+/// once; an entry an older version left under the unsharded key is
+/// published too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_spread_over_the_outbox_shards_and_the_relay_publishes_each_once() {
+    let (client, table) = testkit::dynamodb::fresh_table().await;
+    let repo = Arc::new(DynamoOrderRepository::new(client.clone(), table.clone()));
+    let mut ids = Vec::new();
+    for i in 0..64 {
+        let order = placed("CUST-SHARDS", -60_000 + i);
+        repo.create(&order, None).await.expect("create");
+        ids.push(order.id().clone());
+    }
+    // One order as the unsharded index listed it.
+    let legacy = placed("CUST-SHARDS", -70_000);
+    repo.create(&legacy, None).await.expect("create");
+    client
+        .update_item()
+        .table_name(&table)
+        .key("PK", s(&format!("ORDER#{}", legacy.id())))
+        .key("SK", s("METADATA"))
+        .update_expression("SET GSI2PK = :outbox")
         .expression_attribute_values(":outbox", s("OUTBOX"))
         .send()
         .await
-        .expect("query GSI2");
-    output.items().len()
+        .expect("move to the unsharded key");
+    let counts = per_partition(&client, &table).await;
+    let shards_used = counts[..counts.len() - 1]
+        .iter()
+        .filter(|c| **c > 0)
+        .count();
+    assert!(
+        shards_used >= 12,
+        "64 orders on {shards_used} of 16 shards: {counts:?}"
+    );
+    assert_eq!(counts[counts.len() - 1], 1, "{counts:?}");
+    for (shard, count) in counts.iter().enumerate().take(16) {
+        let expected = ids
+            .iter()
+            .filter(|id| adapters_dynamo::outbox_shard(id) as usize == shard)
+            .count();
+        assert_eq!(*count, expected, "shard {shard}");
+    }
+
+    let events = Arc::new(InMemoryEventPublisher::new());
+    let service = testkit::orders::service(repo.clone(), events.clone());
+    let report = service.relay(Duration::ZERO, 100).await.expect("relay");
+    assert_eq!((report.published, report.failed), (65, 0), "{report:?}");
+    let again = service.relay(Duration::ZERO, 100).await.expect("relay");
+    assert_eq!(again.published, 0, "{again:?}");
+    let mut published: Vec<String> = events
+        .published()
+        .iter()
+        .map(|e| e.order_id.to_string())
+        .collect();
+    published.sort();
+    published.dedup();
+    assert_eq!(published.len(), 65, "each once");
+    assert_eq!(listed(&client, &table).await, 0);
 }
 
 /// Removes the order's `OrderPlaced` mark and nothing else: what the
