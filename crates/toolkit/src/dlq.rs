@@ -5,8 +5,12 @@
 //!
 //! A message is a Lambda invocation record (invocation-async-retain-records:
 //! `requestContext.condition` and `approximateInvokeCount`, `requestPayload`
-//! the event, `responsePayload` the error). Invariant: nothing is deleted
-//! that was not handled; a message that cannot be read or redriven stays.
+//! the event, `responsePayload` the error), or, in the rule's own
+//! dead-letter queue, the event EventBridge could not deliver, with why in
+//! the message attributes (rule-dlq: `ERROR_CODE`, `ERROR_MESSAGE`,
+//! `RETRY_ATTEMPTS`, `EXHAUSTED_RETRY_CONDITION`). `dlq` reads both queues.
+//! Invariant: nothing is deleted that was not handled; a message that
+//! cannot be read or redriven stays.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,8 +45,13 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// Reads one message body.
-    pub fn from_message(message_id: &str, receipt: &str, body: &str) -> Self {
+    /// Reads one message: its body and its string attributes.
+    pub fn from_message(
+        message_id: &str,
+        receipt: &str,
+        body: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
         let mut failure = Self {
             message_id: message_id.to_owned(),
             order_id: None,
@@ -59,8 +68,32 @@ impl Failure {
                 return failure;
             }
         };
+        let is_event = ["source", "detail-type", "detail"]
+            .iter()
+            .all(|key| record.get(key).is_some());
+        if is_event {
+            // The rule's dead-letter queue: the event itself.
+            failure.order_id = record["detail"]["orderId"].as_str().map(str::to_owned);
+            failure.attempts = attributes
+                .get("RETRY_ATTEMPTS")
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|n| n + 1);
+            failure.condition = attributes.get("EXHAUSTED_RETRY_CONDITION").cloned();
+            failure.error = match (
+                attributes.get("ERROR_CODE"),
+                attributes.get("ERROR_MESSAGE"),
+            ) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.clone(),
+                (None, Some(message)) => message.clone(),
+                (None, None) => "not delivered by the rule".to_owned(),
+            };
+            failure.payload = Some(record);
+            return failure;
+        }
         let Some(payload) = record.get("requestPayload").filter(|p| !p.is_null()) else {
-            failure.error = "not a Lambda invocation record: no requestPayload".to_owned();
+            failure.error =
+                "not a Lambda invocation record nor an event: no requestPayload".to_owned();
             return failure;
         };
         failure.order_id = payload["detail"]["orderId"].as_str().map(str::to_owned);
@@ -93,6 +126,19 @@ pub trait Target: Send + Sync {
     async fn deliver(&self, event: Value) -> Result<(), String>;
 }
 
+/// Whether a function's answer says it handled the event: the consumer
+/// answers `{"status": "rejected", "reason": ...}` for an event it will
+/// never handle (malformed), which is no reason to delete the record.
+fn handled(answer: &Value) -> Result<(), String> {
+    match answer["status"].as_str() {
+        Some("rejected") => Err(format!(
+            "rejected: {}",
+            answer["reason"].as_str().unwrap_or("no reason given")
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The deployed function, invoked synchronously (RequestResponse): handled
 /// when it answers without a `FunctionError`.
 #[derive(Debug, Clone)]
@@ -122,7 +168,13 @@ impl Target for LambdaTarget {
             .await
             .map_err(|e| crate::stage::one_line_error("Lambda Invoke", &e))?;
         match output.function_error() {
-            None => Ok(()),
+            None => {
+                let answer = output
+                    .payload()
+                    .and_then(|p| serde_json::from_slice::<Value>(p.as_ref()).ok())
+                    .unwrap_or(Value::Null);
+                handled(&answer)
+            }
             Some(kind) => {
                 let payload = output
                     .payload()
@@ -150,11 +202,12 @@ impl Target for HandlerTarget {
             request_id: crate::runtime::request_id(),
             deadline: None,
         };
-        self.0
+        let answer = self
+            .0
             .handle(event, &invocation)
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        handled(&answer)
     }
 }
 
@@ -177,25 +230,34 @@ pub async fn list(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<Vec<Fail
     Ok(failures)
 }
 
-/// Sends each message's event to `target`; deletes what was handled and
-/// leaves the rest (visible again at the end) with why.
+/// Sends each message's event to `target`, once per run; deletes what was
+/// handled and leaves the rest (visible again at the end) with why. A
+/// message left that comes back during the run (its hold ran out) is not
+/// sent again, but its newest receipt is kept, so the release at the end
+/// does not fail on a stale one; the run ends when the queue has nothing
+/// visible.
 pub async fn redrive(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     target: &dyn Target,
 ) -> Result<Redriven, String> {
     let mut report = Redriven::default();
-    let mut left = Vec::new();
+    // Messages left in the queue: id -> newest receipt.
+    let mut left: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut seen = HashSet::new();
     loop {
         let batch = receive(sqs, queue_url, REDRIVE_HOLD).await?;
-        let fresh: Vec<Failure> = batch
-            .iter()
-            .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_owned()))
-            .map(failure_of)
-            .collect();
-        if fresh.is_empty() {
+        if batch.is_empty() {
             break;
+        }
+        let mut fresh = Vec::new();
+        for message in &batch {
+            let id = message.message_id().unwrap_or_default().to_owned();
+            if seen.insert(id.clone()) {
+                fresh.push(failure_of(message));
+            } else if let Some(receipt) = left.get_mut(&id) {
+                *receipt = message.receipt_handle().unwrap_or_default().to_owned();
+            }
         }
         for failure in fresh {
             let name = failure
@@ -218,12 +280,12 @@ pub async fn redrive(
                 }
                 Err(why) => {
                     report.failed.push((name, why));
-                    left.push(failure.receipt);
+                    left.insert(failure.message_id.clone(), failure.receipt);
                 }
             }
         }
     }
-    for receipt in &left {
+    for receipt in left.values() {
         release(sqs, queue_url, receipt).await?;
     }
     Ok(report)
@@ -249,10 +311,17 @@ pub fn render(failures: &[Failure]) -> String {
 }
 
 fn failure_of(message: &Message) -> Failure {
+    let attributes = message
+        .message_attributes()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| Some((name.clone(), value.string_value()?.to_owned())))
+        .collect();
     Failure::from_message(
         message.message_id().unwrap_or_default(),
         message.receipt_handle().unwrap_or_default(),
         message.body().unwrap_or_default(),
+        &attributes,
     )
 }
 
@@ -267,6 +336,7 @@ async fn receive(
         .receive_message()
         .queue_url(queue_url)
         .max_number_of_messages(10)
+        .message_attribute_names("All")
         .visibility_timeout(i32::try_from(hold.as_secs()).unwrap_or(i32::MAX))
         .wait_time_seconds(1)
         .send()
@@ -320,24 +390,28 @@ dlq --stage STAGE [--redrive] [--queue-url URL] [--function-name NAME]
     [--endpoint-url URL]
 
 Lists the events fn-events failed on after Lambda's retries, as they wait
-in the stage's failures queue (its OnFailure destination): order id,
-attempts, condition and error, one line each.
+in the stage's failures queue (its OnFailure destination), and the events
+the rule could not deliver, in its dead-letter queue: order id, attempts,
+condition and error, one line each, per queue.
 
   --stage          the stage: its stack and region come from
-                   infra/samconfig.toml, the queue and the function from
+                   infra/samconfig.toml, the queues and the function from
                    the stack's outputs (EventFailuresQueueUrl,
-                   EventsFunctionName)
+                   EventsDlqUrl, EventsFunctionName)
   --redrive        send each event back through the function (a synchronous
-                   Invoke) and delete the message once it was handled; what
-                   fails again stays in the queue, and the exit status is 1
-  --queue-url      the queue, instead of the stack's output
+                   Invoke), once per run, and delete the message once it
+                   was handled; what fails again, or what the function
+                   rejects as malformed, stays in the queue with why, and
+                   the exit status is 1
+  --queue-url      one queue, instead of the stack's two
   --function-name  the function, instead of the stack's output
   --endpoint-url   send every call there instead of AWS (moto, or the
                    local cloud's control port for the Invoke)
 
 Credentials come from the usual chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, …).
 Locally, `cargo xtask local` keeps the same records on GET /dead-letters
-of its control port (or sends them to an SQS endpoint: --sqs-endpoint).
+of its control port, and sends them to the template's queue on its moto
+(or to another SQS endpoint: --sqs-endpoint).
 ";
 
 /// `dlq`'s flags.
@@ -388,17 +462,26 @@ pub async fn run(options: &DlqOptions, root: &std::path::Path) -> Result<(String
     } else {
         std::collections::BTreeMap::new()
     };
-    let queue_url = match &options.queue_url {
-        Some(url) => url.clone(),
-        None => remote
-            .output(&outputs, "EventFailuresQueueUrl", "--queue-url")?
-            .to_owned(),
+    // The function's failures queue and the rule's dead-letter queue.
+    let queue_urls = match &options.queue_url {
+        Some(url) => vec![url.clone()],
+        None => vec![
+            remote
+                .output(&outputs, "EventFailuresQueueUrl", "--queue-url")?
+                .to_owned(),
+            remote
+                .output(&outputs, "EventsDlqUrl", "--queue-url")?
+                .to_owned(),
+        ],
     };
     let sqs = aws_sdk_sqs::Client::new(&config);
     if !options.redrive {
-        let failures = list(&sqs, &queue_url).await?;
-        let mut text = render(&failures);
-        text.push_str(&format!("{} message(s) in {queue_url}\n", failures.len()));
+        let mut text = String::new();
+        for queue_url in &queue_urls {
+            let failures = list(&sqs, queue_url).await?;
+            text.push_str(&render(&failures));
+            text.push_str(&format!("{} message(s) in {queue_url}\n", failures.len()));
+        }
         return Ok((text, true));
     }
     let function = match &options.function_name {
@@ -408,20 +491,24 @@ pub async fn run(options: &DlqOptions, root: &std::path::Path) -> Result<(String
             .to_owned(),
     };
     let target = LambdaTarget::new(aws_sdk_lambda::Client::new(&config), function.clone());
-    let report = redrive(&sqs, &queue_url, &target).await?;
     let mut text = String::new();
-    for name in &report.handled {
-        text.push_str(&format!("{name}: handled by {function}; deleted\n"));
+    let mut all_handled = true;
+    for queue_url in &queue_urls {
+        let report = redrive(&sqs, queue_url, &target).await?;
+        for name in &report.handled {
+            text.push_str(&format!("{name}: handled by {function}; deleted\n"));
+        }
+        for (name, why) in &report.failed {
+            text.push_str(&format!("{name}: failed again, left in the queue: {why}\n"));
+        }
+        text.push_str(&format!(
+            "redriven {}, failed {} (left in {queue_url})\n",
+            report.handled.len(),
+            report.failed.len()
+        ));
+        all_handled &= report.failed.is_empty();
     }
-    for (name, why) in &report.failed {
-        text.push_str(&format!("{name}: failed again, left in the queue: {why}\n"));
-    }
-    text.push_str(&format!(
-        "redriven {}, failed {} (left in {queue_url})\n",
-        report.handled.len(),
-        report.failed.len()
-    ));
-    Ok((text, report.failed.is_empty()))
+    Ok((text, all_handled))
 }
 
 #[cfg(test)]
@@ -447,7 +534,7 @@ mod tests {
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
             "responsePayload": {"errorType": "Unhandled", "errorMessage": "handling the event failed"}
         });
-        let f = Failure::from_message("m-1", "h-1", &body.to_string());
+        let f = Failure::from_message("m-1", "h-1", &body.to_string(), &Default::default());
         assert_eq!(f.order_id.as_deref(), Some("ORD-1"));
         assert_eq!(f.attempts, Some(3));
         assert_eq!(f.condition.as_deref(), Some("RetriesExhausted"));
@@ -502,12 +589,22 @@ mod tests {
     }
 
     #[test]
+    fn a_rejected_answer_is_not_handled_and_others_are() {
+        assert_eq!(
+            handled(&serde_json::json!({"status": "rejected", "reason": "no orderId"})),
+            Err("rejected: no orderId".to_owned())
+        );
+        assert_eq!(handled(&serde_json::json!({"status": "confirmed"})), Ok(()));
+        assert_eq!(handled(&Value::Null), Ok(()));
+    }
+
+    #[test]
     fn a_message_that_is_not_a_record_is_named_and_has_nothing_to_redrive() {
         for (body, why) in [
             ("{not json", "not JSON"),
             (r#"{"hello": 1}"#, "no requestPayload"),
         ] {
-            let f = Failure::from_message("m-2", "h-2", body);
+            let f = Failure::from_message("m-2", "h-2", body, &Default::default());
             assert!(f.error.contains(why), "{}", f.error);
             assert_eq!(f.payload, None);
         }

@@ -458,6 +458,76 @@ impl Resolver<'_> {
         })
     }
 
+    /// The branch an `Fn::If` takes (through nested ones), or `value`
+    /// itself when it is no `Fn::If`; `None` for `!Ref AWS::NoValue`.
+    fn select<'v>(&self, value: &'v Value) -> Result<Option<&'v Value>, Unresolved> {
+        let (function, argument) = match value {
+            Value::Tagged(tagged) => (tagged.tag.to_string(), &tagged.value),
+            Value::Mapping(map) if map.len() == 1 => match map.iter().next() {
+                Some((Value::String(key), argument)) => (
+                    format!("!{}", key.strip_prefix("Fn::").unwrap_or(key)),
+                    argument,
+                ),
+                _ => return Ok(Some(value)),
+            },
+            _ => return Ok(Some(value)),
+        };
+        match (function.as_str(), argument) {
+            ("!If", Value::Sequence(parts)) if parts.len() == 3 => {
+                let name = parts[0]
+                    .as_str()
+                    .ok_or_else(|| Unresolved(describe(value)))?;
+                let chosen = if self.condition(name, 0)? {
+                    &parts[1]
+                } else {
+                    &parts[2]
+                };
+                self.select(chosen)
+            }
+            ("!Ref", Value::String(name)) if name == "AWS::NoValue" => Ok(None),
+            _ => Ok(Some(value)),
+        }
+    }
+
+    /// The template's condition `name` (`Conditions`), evaluated:
+    /// `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or` and `Condition`.
+    fn condition(&self, name: &str, depth: usize) -> Result<bool, Unresolved> {
+        let definition = &self.template.document()["Conditions"][name];
+        if definition.is_null() || depth > 16 {
+            return Err(Unresolved(format!("condition {name}: not defined")));
+        }
+        self.truth(definition, depth + 1)
+    }
+
+    fn truth(&self, value: &Value, depth: usize) -> Result<bool, Unresolved> {
+        let (function, argument) = match value {
+            Value::Tagged(tagged) => (tagged.tag.to_string(), &tagged.value),
+            Value::Mapping(map) if map.len() == 1 => match map.iter().next() {
+                Some((Value::String(key), argument)) => (
+                    format!("!{}", key.strip_prefix("Fn::").unwrap_or(key)),
+                    argument,
+                ),
+                _ => return Err(Unresolved(describe(value))),
+            },
+            _ => return Err(Unresolved(describe(value))),
+        };
+        let all = |parts: &Vec<Value>| -> Result<Vec<bool>, Unresolved> {
+            parts.iter().map(|p| self.truth(p, depth + 1)).collect()
+        };
+        match (function.as_str(), argument) {
+            ("!Equals", Value::Sequence(parts)) if parts.len() == 2 => {
+                Ok(self.resolve(&parts[0])? == self.resolve(&parts[1])?)
+            }
+            ("!Not", Value::Sequence(parts)) if parts.len() == 1 => {
+                Ok(!self.truth(&parts[0], depth + 1)?)
+            }
+            ("!And", Value::Sequence(parts)) => Ok(all(parts)?.into_iter().all(|b| b)),
+            ("!Or", Value::Sequence(parts)) => Ok(all(parts)?.into_iter().any(|b| b)),
+            ("!Condition", Value::String(name)) => self.condition(name, depth),
+            _ => Err(Unresolved(describe(value))),
+        }
+    }
+
     /// A queue's URL on the local endpoint (or the regional one when the
     /// local cloud has no control port).
     fn queue_url(&self, name: &str) -> String {
@@ -603,6 +673,10 @@ impl Resolver<'_> {
                     items.iter().map(|item| self.resolve(item)).collect();
                 Ok(items?.join(delimiter))
             }
+            ("!If", Value::Sequence(_)) => match self.select(value)? {
+                Some(chosen) => self.resolve(chosen),
+                None => Ok(String::new()),
+            },
             ("!FindInMap", Value::Sequence(parts)) if parts.len() == 3 => {
                 let keys: Result<Vec<String>, Unresolved> =
                     parts.iter().map(|part| self.resolve(part)).collect();
@@ -964,11 +1038,8 @@ fn topic_spec(
     let name = resolver.physical_name(id, resource)?;
     let properties = &resource["Properties"];
     let mut subscriptions = Vec::new();
-    for subscription in properties["Subscription"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-    {
+    let listed = resolver.select(&properties["Subscription"])?;
+    for subscription in listed.and_then(Value::as_sequence).into_iter().flatten() {
         match subscription_spec(resolver, subscription) {
             Ok(spec) => subscriptions.push(spec),
             Err(Unresolved(why)) => {

@@ -201,7 +201,7 @@ fn what_cannot_be_emulated_is_named_in_a_warning() {
     for expected in [
         "parameter Secret has no Default",
         "Echo: environment variable SECRET is not set locally",
-        "Echo: environment variable CHOICE is not set locally: cannot resolve !If",
+        "Echo: environment variable CHOICE is not set locally: cannot resolve condition IsProd: not defined",
         "Echo.Nightly: schedule \"cron(0 1 * * ? *)\" is not run locally",
         "Echo.Queue: event source SQS is not emulated",
         "ToEcho: target Queue is not a function of this template",
@@ -644,4 +644,56 @@ fn generated_names_are_stable_and_shaped_as_cloudformations() {
     assert!(generated_name("s", "Q", "AWS::SQS::Queue", true).ends_with(".fifo"));
     let bucket = generated_name("Stack", "Uploads", "AWS::S3::Bucket", false);
     assert_eq!(bucket, bucket.to_ascii_lowercase());
+}
+
+/// Fn::If with the template's Conditions (Fn::Equals, Fn::Not, Fn::And,
+/// Fn::Or, Condition), as CloudFormation evaluates them for the stage.
+#[test]
+fn conditions_choose_the_branch_for_the_stage() {
+    let text = r#"
+Parameters:
+  Stage: {Type: String, Default: dev}
+  Email: {Type: String, Default: ""}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  HasEmail: !Not [!Equals [!Ref Email, ""]]
+  ProdWithEmail: !And [!Condition IsProd, !Condition HasEmail]
+  EitherOne: {"Fn::Or": [{"Condition": "IsProd"}, {"Condition": "HasEmail"}]}
+Resources:
+  Echo:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          TIER: !If [IsProd, gold, plain]
+          MAIL: !If [ProdWithEmail, both, !If [EitherOne, one, none]]
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      Subscription: !If
+        - HasEmail
+        - - {Protocol: email, Endpoint: !Ref Email}
+        - !Ref AWS::NoValue
+"#;
+    let template = Template::parse(Path::new("t.yaml"), text).unwrap();
+    let check = |overrides: &[(&str, &str)], tier: &str, mail: &str, subscriptions: usize| {
+        let m = load(&template, &context(overrides)).expect("model");
+        assert_eq!(env(&m, "Echo", "TIER"), Some(tier), "{overrides:?}");
+        assert_eq!(env(&m, "Echo", "MAIL"), Some(mail), "{overrides:?}");
+        assert_eq!(
+            m.topics[0].subscriptions.len(),
+            subscriptions,
+            "{overrides:?}"
+        );
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    };
+    check(&[], "plain", "none", 0);
+    check(&[("Stage", "prod")], "gold", "one", 0);
+    check(&[("Email", "ops@example.com")], "plain", "one", 1);
+    check(
+        &[("Stage", "prod"), ("Email", "ops@example.com")],
+        "gold",
+        "both",
+        1,
+    );
 }

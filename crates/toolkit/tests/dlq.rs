@@ -93,7 +93,18 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
         "items": [{"productId": "PROD-A", "quantity": 1}], "createdAt": placed["createdAt"],
         "version": 1}
     });
-    for body in [record(&event, 3), "not a record".to_owned()] {
+    // An event the consumer can never handle: it answers "rejected", and
+    // the record must stay, with the reason, not be deleted as handled.
+    let malformed = json!({
+        "version": "0", "id": "e-2", "detail-type": "OrderPlaced", "source": "orders.api",
+        "account": "123456789012", "time": "2026-11-22T03:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {"customerId": "CUST-DLQ"}
+    });
+    for body in [
+        record(&event, 3),
+        "not a record".to_owned(),
+        record(&malformed, 3),
+    ] {
         sqs.send_message()
             .queue_url(&queue_url)
             .message_body(body)
@@ -103,7 +114,7 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
     }
 
     let listed = dlq::list(&sqs, &queue_url).await.expect("list");
-    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed.len(), 3, "{listed:?}");
     let ours = listed
         .iter()
         .find(|f| f.order_id.as_deref() == Some(order_id.as_str()))
@@ -111,7 +122,7 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
     assert_eq!(ours.attempts, Some(3));
     assert_eq!(ours.error, "Unhandled: handling the event failed");
     // Listing leaves every message in the queue, visible.
-    assert_eq!(dlq::list(&sqs, &queue_url).await.expect("list").len(), 2);
+    assert_eq!(dlq::list(&sqs, &queue_url).await.expect("list").len(), 3);
 
     let lambda = lambda_client(&server.lambda_url().expect("control port"));
     let target = LambdaTarget::new(lambda, "EventsFunction");
@@ -119,11 +130,19 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
         .await
         .expect("redrive");
     assert_eq!(report.handled, vec![order_id.clone()]);
-    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed.len(), 2, "{report:?}");
     assert!(
-        report.failed[0]
-            .1
-            .contains("not a Lambda invocation record"),
+        report
+            .failed
+            .iter()
+            .any(|(_, why)| why.contains("not a Lambda invocation record")),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|(_, why)| why.starts_with("rejected: ")),
         "{report:?}"
     );
 
@@ -138,7 +157,11 @@ async fn failed_events_are_listed_and_redriven_through_the_function_and_what_fai
         .expect("JSON");
     assert_eq!(now["status"], "confirmed", "{now}");
     let left = dlq::list(&sqs, &queue_url).await.expect("list");
-    assert_eq!(left.len(), 1, "only the unreadable message stays: {left:?}");
-    assert_eq!(left[0].order_id, None);
+    assert_eq!(
+        left.len(),
+        2,
+        "the unreadable and the rejected messages stay: {left:?}"
+    );
+    assert!(left.iter().all(|f| f.order_id.is_none()), "{left:?}");
     server.stop().await;
 }

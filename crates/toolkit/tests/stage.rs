@@ -159,9 +159,12 @@ async fn rule_test_on_a_stage_agrees_with_the_local_one_and_reports_drift() {
     assert!(out.contains("OrderShipped"), "{out}");
 }
 
-/// `cargo xtask dlq --stage dev --endpoint-url <moto>`: the queue comes
+/// `cargo xtask dlq --stage dev --endpoint-url <moto>`: the queues come
 /// from the stage's stack outputs (a stack moto made from a template with
-/// the output), and the listing is what the command prints.
+/// the outputs): the function's failures queue, with Lambda's records, and
+/// the rule's dead-letter queue, with the events EventBridge could not
+/// deliver and why in their attributes (rule-dlq); the listing is what
+/// the command prints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_finds_the_queue_in_the_stages_stack_outputs() {
     let moto = testkit::moto::shared();
@@ -175,9 +178,16 @@ async fn the_command_finds_the_queue_in_the_stages_stack_outputs() {
         .stack_name("orders-dev")
         .send()
         .await;
+    let dlq_name = format!("{queue}-rule-dlq");
     let template = json!({
-        "Resources": {"Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": queue}}},
-        "Outputs": {"EventFailuresQueueUrl": {"Value": {"Ref": "Failures"}}}
+        "Resources": {
+            "Failures": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": queue}},
+            "RuleDlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": dlq_name}}
+        },
+        "Outputs": {
+            "EventFailuresQueueUrl": {"Value": {"Ref": "Failures"}},
+            "EventsDlqUrl": {"Value": {"Ref": "RuleDlq"}}
+        }
     });
     cloudformation
         .create_stack()
@@ -203,14 +213,49 @@ async fn the_command_finds_the_queue_in_the_stages_stack_outputs() {
         .await
         .expect("send");
 
+    let dlq_url = sqs
+        .get_queue_url()
+        .queue_name(&dlq_name)
+        .send()
+        .await
+        .expect("the rule's queue")
+        .queue_url
+        .expect("url");
+    let attribute = |text: &str| {
+        aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(text)
+            .build()
+            .expect("attribute")
+    };
+    let undelivered = json!({"source": "orders.api", "detail-type": "OrderPlaced", "detail": {"orderId": "ORD-RULE"}});
+    sqs.send_message()
+        .queue_url(&dlq_url)
+        .message_body(undelivered.to_string())
+        .message_attributes("ERROR_CODE", attribute("ResourceNotFoundException"))
+        .message_attributes("ERROR_MESSAGE", attribute("Function not found"))
+        .message_attributes("RETRY_ATTEMPTS", attribute("0"))
+        .send()
+        .await
+        .expect("send");
+
     let (code, text, err) =
         toolkit(&["dlq", "--stage", "dev", "--endpoint-url", moto.endpoint()]).await;
     assert_eq!(code, 0, "{text}{err}");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 6, "{text}");
     assert!(lines[1].starts_with("ORD-CLI"), "{text}");
     assert!(lines[1].contains("RetriesExhausted"), "{text}");
     assert!(lines[2].starts_with("1 message(s) in "), "{text}");
+    assert!(lines[4].starts_with("ORD-RULE"), "{text}");
+    assert!(
+        lines[4].ends_with("ResourceNotFoundException: Function not found"),
+        "{text}"
+    );
+    assert!(
+        lines[5].starts_with("1 message(s) in ") && lines[5].ends_with("-rule-dlq"),
+        "{text}"
+    );
 }
 
 /// `logs` prints the events a function wrote, oldest first, REPORT lines as
