@@ -160,17 +160,52 @@ Environment:
   MOTO_ENDPOINT           use this running moto server for EventBridge
 ";
 
+/// The tasks that are `orders-toolkit` commands, forwarded with their
+/// arguments as they are: the one list (`invoke`, which builds the
+/// binary first, is handled apart).
+const TOOLKIT_COMMANDS: [&str; 11] = [
+    "rule-test",
+    "local",
+    "event",
+    "doctor",
+    "deploy",
+    "dlq",
+    "token",
+    "remote",
+    "logs",
+    "listen",
+    "destroy",
+];
+
+/// The tasks this runner does itself (what the README may show besides
+/// the toolkit's commands).
+#[cfg(test)]
+const OWN_TASKS: [&str; 11] = [
+    "invoke",
+    "test-e2e",
+    "test-fuzz",
+    "test-unit",
+    "test-integration",
+    "test",
+    "test-load",
+    "test-faults",
+    "lint",
+    "bench",
+    "help",
+];
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (task, rest) = match args.split_first() {
         Some((task, rest)) => (task.as_str(), rest),
         None => ("help", &[][..]),
     };
-    if matches!(
-        task,
-        "rule-test" | "local" | "event" | "doctor" | "deploy" | "dlq" | "token"
-    ) {
+    if TOOLKIT_COMMANDS.contains(&task) {
         return toolkit::forward(task, rest);
+    }
+    if task == "bench" && rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", bench::USAGE);
+        return ExitCode::SUCCESS;
     }
     if task == "invoke" {
         return toolkit::invoke(rest);
@@ -211,6 +246,43 @@ fn finish(result: cmd::Result) -> ExitCode {
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `cargo xtask TASK` the README shows is a task this runner
+    /// knows: a documented command that does not run fails the build.
+    #[test]
+    fn every_task_the_readme_shows_is_one_this_runner_knows() {
+        let readme =
+            std::fs::read_to_string(cmd::project_root().join("README.md")).expect("README.md");
+        let mut shown: Vec<&str> = readme
+            .split("cargo xtask ")
+            .skip(1)
+            .filter_map(|rest| {
+                rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .next()
+            })
+            .filter(|task| !task.is_empty())
+            .collect();
+        shown.sort_unstable();
+        shown.dedup();
+        assert!(shown.len() > 10, "{shown:?}");
+        for task in shown {
+            assert!(
+                TOOLKIT_COMMANDS.contains(&task) || OWN_TASKS.contains(&task),
+                "the README shows `cargo xtask {task}`, which this runner does not know"
+            );
+        }
+        for task in TOOLKIT_COMMANDS.iter().chain(&OWN_TASKS) {
+            assert!(
+                HELP.contains(task),
+                "`cargo xtask help` does not show {task}"
+            );
         }
     }
 }
