@@ -1266,9 +1266,10 @@ fn free_port() -> Result<u16> {
         .map_err(|e| Failed::new(format!("no free port: {e}")))
 }
 
-/// The repository contract suite (`adapters-dynamo`'s `it`, 27 tests) on
-/// the embedded DynamoDB and on DynamoDB Local started by the testkit
-/// (its start included), after a first run that builds.
+/// The repository contract suite (`adapters-dynamo`'s `it`) on the
+/// embedded DynamoDB (one per test process, its start included) and on one
+/// DynamoDB Local shared by the suite, as `test-integration` runs it (its
+/// start timed apart), after a first run that builds.
 fn contract_suites(report: &mut Report) -> Result {
     let cargo = cmd::cargo();
     let args = [
@@ -1280,24 +1281,40 @@ fn contract_suites(report: &mut Report) -> Result {
         "it",
     ];
     cmd::run_with_env(&cargo, args, &[("DYNAMODB_LOCAL_PROVIDER", "embedded")])?;
-    let mut text = String::from(
+    let starting = Instant::now();
+    let services = crate::services::Services::start()?;
+    let local_start = starting.elapsed().as_secs_f64();
+    let endpoint = services
+        .env
+        .iter()
+        .find(|(k, _)| k == "DYNAMODB_ENDPOINT")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| Failed::new("the services named no DynamoDB endpoint"))?;
+    let mut text = format!(
         "`cargo nextest run -p adapters-dynamo --test it` (the repository contract suite and \
-         the adapter's own tests), wall time after a first run that builds; DynamoDB Local's \
-         start is part of its figure.\n\n| DynamoDB | wall s | runner's own figure |\n|---|---:|---|\n",
+         the adapter's own tests), wall time after a first run that builds: on the embedded \
+         DynamoDB (each test process starts its own, included), and on one DynamoDB Local \
+         shared by the suite, as `test-integration` runs it (started in {local_start:.1} s with \
+         moto, not included).\n\n| DynamoDB | wall s | runner's own figure |\n|---|---:|---|\n",
     );
-    for (what, provider) in [
-        ("embedded (dynoxide)", "embedded"),
-        ("DynamoDB Local", "java"),
+    for (what, provider, endpoint) in [
+        ("embedded (dynoxide)", "embedded", None),
+        ("DynamoDB Local", "java", Some(endpoint.as_str())),
     ] {
         eprintln!(
             "$ DYNAMODB_LOCAL_PROVIDER={provider} cargo {}",
             args.join(" ")
         );
         let started = Instant::now();
-        let output = Command::new(&cargo)
+        let mut command = Command::new(&cargo);
+        command
             .args(args)
             .env("DYNAMODB_LOCAL_PROVIDER", provider)
-            .env_remove("DYNAMODB_ENDPOINT")
+            .env_remove("DYNAMODB_ENDPOINT");
+        if let Some(endpoint) = endpoint {
+            command.env("DYNAMODB_ENDPOINT", endpoint);
+        }
+        let output = command
             .current_dir(cmd::project_root())
             .stdin(Stdio::null())
             .output()
