@@ -1471,8 +1471,8 @@ Usage:
               flight finish on the old processes, new ones go to the new
               ones, none fails; a build error is shown and the old code
               keeps serving; one line per reload (what changed, build
-              time, swap time). DynamoDB stores keep their orders; the
-              in-memory store starts empty after each swap, and says so
+              time, swap time). The store lives in the watcher, so
+              tables and items outlive every swap (--dynamodb memory too)
   --debug     that function (logical id, name or binary) is not started
               here: its environment (AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001
               and the rest) is printed at start, and its invocations wait
