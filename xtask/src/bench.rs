@@ -1305,7 +1305,6 @@ fn contract_suites(report: &mut Report) -> Result {
             "$ DYNAMODB_LOCAL_PROVIDER={provider} cargo {}",
             args.join(" ")
         );
-        let started = Instant::now();
         let mut command = Command::new(&cargo);
         command
             .args(args)
@@ -1314,23 +1313,7 @@ fn contract_suites(report: &mut Report) -> Result {
         if let Some(endpoint) = endpoint {
             command.env("DYNAMODB_ENDPOINT", endpoint);
         }
-        let output = command
-            .current_dir(cmd::project_root())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Failed::new(format!("cargo: {e}")))?;
-        let wall = started.elapsed().as_secs_f64();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if !output.status.success() {
-            return Err(Failed::new(format!(
-                "the contract suite on {what} failed:\n{}",
-                tail(&all, 30)
-            )));
-        }
+        let (wall, all) = timed(command, &format!("the contract suite on {what}"))?;
         let _ = writeln!(text, "| {what} | {wall:.1} | {} |", runner_figures(&all));
     }
     report.text("Repository contract suite per DynamoDB", text);
@@ -1341,13 +1324,21 @@ fn contract_suites(report: &mut Report) -> Result {
 fn run_stage(task: &str) -> Result<(f64, String)> {
     let exe = std::env::current_exe().map_err(|e| Failed::new(e.to_string()))?;
     eprintln!("$ cargo xtask {task}");
+    let mut command = Command::new(&exe);
+    command.arg(task);
+    timed(command, &format!("cargo xtask {task}"))
+}
+
+/// Runs `command` in the project root with no input; its wall time and
+/// its output (standard output, then error), or `what` failed with the
+/// output's tail.
+fn timed(mut command: Command, what: &str) -> Result<(f64, String)> {
     let started = Instant::now();
-    let output = Command::new(&exe)
-        .arg(task)
+    let output = command
         .current_dir(cmd::project_root())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failed::new(format!("{task}: {e}")))?;
+        .map_err(|e| Failed::new(format!("{what}: {e}")))?;
     let wall = started.elapsed().as_secs_f64();
     let all = format!(
         "{}{}",
@@ -1355,10 +1346,7 @@ fn run_stage(task: &str) -> Result<(f64, String)> {
         String::from_utf8_lossy(&output.stderr)
     );
     if !output.status.success() {
-        return Err(Failed::new(format!(
-            "cargo xtask {task} failed:\n{}",
-            tail(&all, 30)
-        )));
+        return Err(Failed::new(format!("{what} failed:\n{}", tail(&all, 30))));
     }
     Ok((wall, all))
 }

@@ -101,6 +101,16 @@ fn product(item: &HashMap<String, AttributeValue>) -> Value {
     json!({"id": text("id"), "name": text("name"), "price": price})
 }
 
+/// The `{id}` of the request's path (empty when the route has none).
+pub fn path_id(request: &lambda_http::Request) -> String {
+    use lambda_http::RequestExt as _;
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first("id"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A JSON answer.
 ///
 /// # Errors

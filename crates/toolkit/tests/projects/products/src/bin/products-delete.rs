@@ -1,8 +1,8 @@
 //! A test fixture: `DELETE /{id}` removes the product (200, whether or
 //! not it was there, as DeleteItem does).
 
-use lambda_http::{Error, Request, RequestExt, run, service_fn};
-use sample_products::{Store, answer};
+use lambda_http::{Error, Request, run, service_fn};
+use sample_products::{Store, answer, path_id};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
@@ -11,11 +11,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(|request: Request| {
         let store = store.clone();
         async move {
-            let id = request
-                .path_parameters_ref()
-                .and_then(|p| p.first("id"))
-                .unwrap_or_default()
-                .to_owned();
+            let id = path_id(&request);
             store.delete(&id).await?;
             answer(200, &json!({"message": "product deleted"}))
         }

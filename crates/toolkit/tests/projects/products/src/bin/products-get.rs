@@ -1,7 +1,7 @@
 //! A test fixture: `GET /{id}`, one product, or 404.
 
-use lambda_http::{Error, Request, RequestExt, run, service_fn};
-use sample_products::{Store, answer};
+use lambda_http::{Error, Request, run, service_fn};
+use sample_products::{Store, answer, path_id};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
@@ -10,11 +10,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(|request: Request| {
         let store = store.clone();
         async move {
-            let id = request
-                .path_parameters_ref()
-                .and_then(|p| p.first("id"))
-                .unwrap_or_default()
-                .to_owned();
+            let id = path_id(&request);
             match store.get(&id).await? {
                 Some(product) => answer(200, &product),
                 None => answer(404, &json!({"message": "product not found"})),

@@ -1,8 +1,8 @@
 //! A test fixture: `PUT /{id}` with `{"id", "name", "price"}` stores the
 //! product (201); a body that is not one, or names another id, is a 400.
 
-use lambda_http::{Body, Error, Request, RequestExt, run, service_fn};
-use sample_products::{Store, answer};
+use lambda_http::{Body, Error, Request, run, service_fn};
+use sample_products::{Store, answer, path_id};
 use serde_json::{Value, json};
 
 #[tokio::main(flavor = "current_thread")]
@@ -11,11 +11,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(|request: Request| {
         let store = store.clone();
         async move {
-            let id = request
-                .path_parameters_ref()
-                .and_then(|p| p.first("id"))
-                .unwrap_or_default()
-                .to_owned();
+            let id = path_id(&request);
             let body: Option<Value> = match request.body() {
                 Body::Text(text) => serde_json::from_str(text).ok(),
                 Body::Binary(bytes) => serde_json::from_slice(bytes).ok(),
