@@ -1178,23 +1178,19 @@ fn stop_child(mut child: Child) {
 const STARTS: usize = 5;
 
 /// From `orders-toolkit local --binaries --dynamodb STORE` (this project,
-/// both functions as their binaries, already built) to the first answer on
-/// its API port, `STARTS` times per store.
+/// every function of its template as its binary, already built) to the
+/// first answer on its API port, `STARTS` times per store.
 fn start_times(report: &mut Report) -> Result {
-    cmd::run(
-        &cmd::cargo(),
-        [
-            "build",
-            "--package",
-            "toolkit",
-            "--bin",
-            "orders-toolkit",
-            "--bin",
-            "fn-api",
-            "--bin",
-            "fn-events",
-        ],
-    )?;
+    let mut build = vec![
+        "build".to_owned(),
+        "--workspace".to_owned(),
+        "--bin".to_owned(),
+        "orders-toolkit".to_owned(),
+    ];
+    for function in template_functions()? {
+        build.extend(["--bin".to_owned(), function.binary]);
+    }
+    cmd::run(&cmd::cargo(), &build)?;
     let binary = server::target_dir().join("debug/orders-toolkit");
     let mut rows = Vec::new();
     for (store, what) in [
