@@ -284,12 +284,6 @@ pub enum LocalError {
     /// No DynamoDB could be found, started or reached.
     #[error("{0}")]
     Store(String),
-    #[error("cannot create table {table} at {endpoint}: {reason}")]
-    Table {
-        table: String,
-        endpoint: String,
-        reason: String,
-    },
     #[error("cannot run {cargo} to build the function binaries: {source}")]
     Cargo {
         cargo: String,

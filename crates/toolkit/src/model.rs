@@ -461,16 +461,8 @@ impl Resolver<'_> {
     /// The branch an `Fn::If` takes (through nested ones), or `value`
     /// itself when it is no `Fn::If`; `None` for `!Ref AWS::NoValue`.
     fn select<'v>(&self, value: &'v Value) -> Result<Option<&'v Value>, Unresolved> {
-        let (function, argument) = match value {
-            Value::Tagged(tagged) => (tagged.tag.to_string(), &tagged.value),
-            Value::Mapping(map) if map.len() == 1 => match map.iter().next() {
-                Some((Value::String(key), argument)) => (
-                    format!("!{}", key.strip_prefix("Fn::").unwrap_or(key)),
-                    argument,
-                ),
-                _ => return Ok(Some(value)),
-            },
-            _ => return Ok(Some(value)),
+        let Some((function, argument)) = intrinsic(value) else {
+            return Ok(Some(value));
         };
         match (function.as_str(), argument) {
             ("!If", Value::Sequence(parts)) if parts.len() == 3 => {
@@ -500,17 +492,7 @@ impl Resolver<'_> {
     }
 
     fn truth(&self, value: &Value, depth: usize) -> Result<bool, Unresolved> {
-        let (function, argument) = match value {
-            Value::Tagged(tagged) => (tagged.tag.to_string(), &tagged.value),
-            Value::Mapping(map) if map.len() == 1 => match map.iter().next() {
-                Some((Value::String(key), argument)) => (
-                    format!("!{}", key.strip_prefix("Fn::").unwrap_or(key)),
-                    argument,
-                ),
-                _ => return Err(Unresolved(describe(value))),
-            },
-            _ => return Err(Unresolved(describe(value))),
-        };
+        let (function, argument) = intrinsic(value).ok_or_else(|| Unresolved(describe(value)))?;
         let all = |parts: &Vec<Value>| -> Result<Vec<bool>, Unresolved> {
             parts.iter().map(|p| self.truth(p, depth + 1)).collect()
         };
@@ -624,15 +606,7 @@ impl Resolver<'_> {
             Value::String(s) => return Ok(s.clone()),
             Value::Number(n) => return Ok(n.to_string()),
             Value::Bool(b) => return Ok(b.to_string()),
-            Value::Tagged(tagged) => (tagged.tag.to_string(), &tagged.value),
-            Value::Mapping(map) if map.len() == 1 => {
-                let Some((Value::String(key), argument)) = map.iter().next() else {
-                    return Err(Unresolved(describe(value)));
-                };
-                let function = key.strip_prefix("Fn::").unwrap_or(key);
-                (format!("!{function}"), argument)
-            }
-            other => return Err(Unresolved(describe(other))),
+            other => intrinsic(other).ok_or_else(|| Unresolved(describe(other)))?,
         };
         match (function.as_str(), argument) {
             ("!Ref", Value::String(name)) => self.reference(name),
@@ -692,6 +666,22 @@ impl Resolver<'_> {
             }
             _ => Err(Unresolved(describe(value))),
         }
+    }
+}
+
+/// An intrinsic function call, short (`!Sub x`) or long (`{"Fn::Sub": x}`,
+/// `{"Ref": x}`, `{"Condition": x}`) form, as (`!Name`, argument).
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((tagged.tag.to_string(), &tagged.value)),
+        Value::Mapping(map) if map.len() == 1 => match map.iter().next() {
+            Some((Value::String(key), argument)) => Some((
+                format!("!{}", key.strip_prefix("Fn::").unwrap_or(key)),
+                argument,
+            )),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
