@@ -144,7 +144,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     let root = cmd::project_root();
     let target = server::target_dir();
     let path = ensure_tools(&target)?;
-    crate::test::ensure_dynamodb_local();
+    crate::install::ensure_dynamodb_local();
     let mut report = Report::default();
 
     let functions = template_functions()?;
@@ -369,10 +369,7 @@ fn parse_reports(text: &str) -> Vec<(f64, f64, f64)> {
 }
 
 fn cold_starts(report: &mut Report, bootstraps: &[(Function, PathBuf)]) -> Result {
-    cmd::run(
-        &cmd::cargo(),
-        ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
-    )?;
+    crate::server::build_toolkit()?;
     let toolkit = server::target_dir().join("debug/orders-toolkit");
     let root = cmd::project_root();
     let mut rows = Vec::new();
@@ -1278,7 +1275,7 @@ fn contract_suites(report: &mut Report) -> Result {
     ];
     cmd::run_with_env(&cargo, args, &[("DYNAMODB_LOCAL_PROVIDER", "embedded")])?;
     let starting = Instant::now();
-    let services = crate::services::Services::start()?;
+    let services = crate::services::Services::start(&[])?;
     let local_start = starting.elapsed().as_secs_f64();
     let endpoint = services
         .env

@@ -27,10 +27,7 @@ impl Function {
 
 /// Every function of the template, in the template's order.
 pub(crate) fn template_functions() -> Result<Vec<Function>> {
-    cmd::run(
-        &cmd::cargo(),
-        ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
-    )?;
+    crate::server::build_toolkit()?;
     let binary = crate::server::target_dir().join("debug/orders-toolkit");
     let output = Command::new(&binary)
         .arg("functions")

@@ -62,7 +62,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         );
         cmd::venv_install(&venv, &[SCHEMATHESIS])?;
     }
-    crate::test::ensure_dynamodb_local();
+    crate::install::ensure_dynamodb_local();
     let root = cmd::project_root();
     let server = LocalServer::start(
         &["--dynamodb", "local", "--table", "fuzz-orders"],

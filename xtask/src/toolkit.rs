@@ -8,13 +8,13 @@ use crate::cmd;
 
 pub(crate) fn forward(command: &str, args: &[String]) -> ExitCode {
     if uses_dynamodb_local(command, args) {
-        crate::test::ensure_dynamodb_local();
+        crate::install::ensure_dynamodb_local();
     }
     let mut full: Vec<String> = [
         "run",
         "--quiet",
-        "--package",
-        "toolkit",
+        // No --package: in this virtual workspace that selects every
+        // member, so the features are the ones the test stages resolved.
         "--bin",
         "orders-toolkit",
         "--",

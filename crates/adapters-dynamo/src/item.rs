@@ -20,6 +20,8 @@ pub(crate) const GSI1SK: &str = "GSI1SK";
 pub(crate) const GSI2PK: &str = "GSI2PK";
 pub(crate) const GSI2SK: &str = "GSI2SK";
 pub(crate) const ORDER_SK: &str = "METADATA";
+/// An order item's partition key is this, then the order id.
+pub(crate) const ORDER_PK_PREFIX: &str = "ORDER#";
 pub(crate) const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 pub(crate) const OUTBOX: &str = "OUTBOX";
 pub(crate) const VERSION: &str = "version";
@@ -61,7 +63,7 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
 }
 
 pub(crate) fn order_pk(id: &OrderId) -> String {
-    format!("ORDER#{id}")
+    format!("{ORDER_PK_PREFIX}{id}")
 }
 
 pub(crate) fn customer_pk(customer: &CustomerId) -> String {

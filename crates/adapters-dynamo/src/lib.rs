@@ -20,6 +20,7 @@
 
 mod errors;
 mod item;
+pub mod keys;
 mod repository;
 mod table;
 

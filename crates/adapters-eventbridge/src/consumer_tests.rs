@@ -274,7 +274,7 @@ fn a_relay_run_is_one_embedded_metric_format_record() {
     let report = domain::RelayReport {
         published: 4,
         failed: 1,
-        corrupt: vec!["ORDER#X/METADATA: damaged".into()],
+        corrupt: vec!["item X: damaged".into()],
         oldest_mark_age: Some(Duration::from_millis(95_400)),
     };
     let at = std::time::UNIX_EPOCH + Duration::from_millis(1_790_000_000_123);

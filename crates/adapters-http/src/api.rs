@@ -200,7 +200,7 @@ impl Api {
 
     async fn place(&self, caller: &Caller, request: &Request) -> Result<Response<Body>, ApiError> {
         let body: &[u8] = request.body().as_ref();
-        if body.len() > wire::MAX_BODY_BYTES {
+        if body.len() > crate::names::MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
         check_json_content_type(request)?;

@@ -19,8 +19,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
 
+use crate::names::MAX_BODY_BYTES;
 use crate::problem::ApiError;
-use crate::wire::MAX_BODY_BYTES;
 
 /// Which kind of event a request came in, and so which response shape
 /// goes back.

@@ -9,6 +9,7 @@
 mod api;
 mod caller;
 mod gateway;
+mod names;
 mod problem;
 mod routes;
 mod wire;
@@ -16,9 +17,9 @@ mod wire;
 pub use api::{ANSWER_MARGIN, Api, Deadline};
 pub use caller::{CUSTOMER_CLAIM, STAFF_GROUP, TokenPolicy};
 pub use gateway::{EventError, Origin};
+pub use names::MAX_BODY_BYTES;
 pub use problem::ApiError;
 pub use routes::{Operation, ROUTES, Route};
-pub use wire::MAX_BODY_BYTES;
 
 #[cfg(test)]
 mod props;

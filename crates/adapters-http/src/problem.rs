@@ -154,7 +154,7 @@ impl ApiError {
             Self::Conflict(why) => why.clone(),
             Self::PayloadTooLarge => format!(
                 "the body is larger than {} bytes",
-                crate::wire::MAX_BODY_BYTES
+                crate::names::MAX_BODY_BYTES
             ),
             Self::UnsupportedMediaType(given) => {
                 format!("the body must be application/json, not {given}")
@@ -249,7 +249,7 @@ impl From<OrderError> for ApiError {
             OrderError::Invalid(errors) => Self::Invalid(
                 errors
                     .into_iter()
-                    .map(|e| (crate::wire::field_name(e.field), e.error.to_string()))
+                    .map(|e| (crate::names::field_name(e.field), e.error.to_string()))
                     .collect(),
             ),
             OrderError::NotFound => Self::OrderNotFound,

@@ -417,9 +417,9 @@ async fn every_bad_input_gets_its_status_and_a_problem_and_stores_nothing() {
 #[tokio::test]
 async fn a_body_of_empty_items_is_refused_by_its_count_in_a_small_problem() {
     // 64 KiB of `{}` lines: the count is checked first, in one entry.
-    let lines = vec!["{}"; (crate::wire::MAX_BODY_BYTES - 40) / 3];
+    let lines = vec!["{}"; (crate::names::MAX_BODY_BYTES - 40) / 3];
     let body = format!(r#"{{"customerId":"C","items":[{}]}}"#, lines.join(","));
-    assert!(body.len() <= crate::wire::MAX_BODY_BYTES, "{}", body.len());
+    assert!(body.len() <= crate::names::MAX_BODY_BYTES, "{}", body.len());
     let h = harness();
     let reply = send(&h.api, post(&body)).await;
     assert_eq!(reply.status, 422);

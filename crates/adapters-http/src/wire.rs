@@ -8,25 +8,12 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use domain::{Field, LineItemInput, Order, PlaceOrder};
+use domain::{LineItemInput, Order, PlaceOrder};
 
+use crate::names::MAX_BODY_BYTES;
 use crate::problem::ApiError;
 
-/// The largest body accepted, in bytes after base64 decoding.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// The wire name of a domain field.
-pub(crate) fn field_name(field: Field) -> String {
-    match field {
-        Field::CustomerId => "customerId".into(),
-        Field::Items => "items".into(),
-        Field::ItemProductId(i) => format!("items[{i}].productId"),
-        Field::ItemQuantity(i) => format!("items[{i}].quantity"),
-        Field::IdempotencyKey => "Idempotency-Key".into(),
-    }
-}
 
 /// Parses a JSON body: at most `MAX_BODY_BYTES`, an optional UTF-8 BOM.
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {

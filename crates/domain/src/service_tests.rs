@@ -666,7 +666,7 @@ async fn the_relay_keeps_every_mark_when_the_bus_is_down_and_reports_damaged_ent
     d.repo.expect_pending_events().returning(|_, _| {
         Ok(PendingEvents {
             events: vec![pending(EventKind::OrderPlaced)],
-            corrupt: vec!["ORDER#X/METADATA: damaged".into()],
+            corrupt: vec!["item X: damaged".into()],
         })
     });
     d.events
@@ -678,7 +678,7 @@ async fn the_relay_keeps_every_mark_when_the_bus_is_down_and_reports_damaged_ent
         RelayReport {
             published: 0,
             failed: 1,
-            corrupt: vec!["ORDER#X/METADATA: damaged".into()],
+            corrupt: vec!["item X: damaged".into()],
             oldest_mark_age: Some(Duration::from_secs(60)),
         }
     );

@@ -285,7 +285,7 @@ mod tests {
         check_identifier("a\nb", bad_char.clone());
         check_identifier("a\u{0}", bad_char.clone());
         check_identifier("caf\u{e9}", bad_char.clone());
-        check_identifier("ORDER#x", bad_char);
+        check_identifier("A#x", bad_char);
     }
 
     #[test]

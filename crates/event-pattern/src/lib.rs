@@ -26,10 +26,12 @@
 //!
 //! Invariant: matching never panics, whatever the event holds.
 
+mod error;
 mod matcher;
 mod pattern;
 
-pub use pattern::{Mismatch, Pattern, PatternError};
+pub use error::PatternError;
+pub use pattern::{Mismatch, Pattern};
 
 #[cfg(test)]
 mod tests;

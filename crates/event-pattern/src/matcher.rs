@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::pattern::PatternError;
+use crate::error::PatternError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Text {

@@ -4,28 +4,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::error::PatternError;
 use crate::matcher::Matcher;
-
-/// A pattern that is not one EventBridge would accept.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pattern at {path}: {reason}")]
-pub struct PatternError {
-    pub path: String,
-    pub reason: String,
-}
-
-impl PatternError {
-    pub(crate) fn invalid(path: &str, reason: impl Into<String>) -> Self {
-        Self {
-            path: if path.is_empty() {
-                "the top".to_owned()
-            } else {
-                path.to_owned()
-            },
-            reason: reason.into(),
-        }
-    }
-}
 
 /// Why an event does not match: the first field that failed.
 #[derive(Debug, Clone, PartialEq)]

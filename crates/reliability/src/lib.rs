@@ -228,13 +228,12 @@ where
     results.into_iter().flatten().collect()
 }
 
-/// The orders stored in `table`, counted from the table itself (one
-/// `METADATA` item per order), with consistent reads.
+/// The orders stored in `table`, counted from the table itself (one item
+/// per order, told apart by `adapters_dynamo::keys`), with consistent reads.
 ///
 /// # Panics
 /// When DynamoDB Local refuses the scan.
 pub async fn stored_order_ids(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<String> {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let mut ids = Vec::new();
     let mut start = None;
     loop {
@@ -242,9 +241,7 @@ pub async fn stored_order_ids(client: &aws_sdk_dynamodb::Client, table: &str) ->
             .scan()
             .table_name(table)
             .consistent_read(true)
-            .filter_expression("SK = :meta")
-            .expression_attribute_values(":meta", AttributeValue::S("METADATA".to_owned()))
-            .projection_expression("PK")
+            .projection_expression(adapters_dynamo::keys::KEY_ATTRIBUTES.join(", "))
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -254,11 +251,11 @@ pub async fn stored_order_ids(client: &aws_sdk_dynamodb::Client, table: &str) ->
                     aws_sdk_dynamodb::error::DisplayErrorContext(e)
                 )
             });
-        for item in page.items() {
-            if let Some(AttributeValue::S(pk)) = item.get("PK") {
-                ids.push(pk.trim_start_matches("ORDER#").to_owned());
-            }
-        }
+        ids.extend(
+            page.items()
+                .iter()
+                .filter_map(adapters_dynamo::keys::order_id_of),
+        );
         start = page.last_evaluated_key;
         if start.is_none() {
             return ids;

@@ -686,20 +686,20 @@ async fn the_relay_is_not_stalled_by_a_hundred_leftovers_ahead_of_a_marked_order
     assert!(answers.iter().all(|a| a.status == 201), "{answers:?}");
     let leftovers: Vec<String> = answers.iter().filter_map(|a| a.order_id()).collect();
     for id in &leftovers {
-        store
+        let [(pk, pk_value), (sk, sk_value)] =
+            adapters_dynamo::keys::legacy_outbox_entry(id, "2000-01-01T00:00:00.000Z");
+        let mut update = store
             .update_item()
             .table_name(&table)
-            .key("PK", AttributeValue::S(format!("ORDER#{id}")))
-            .key("SK", AttributeValue::S("METADATA".to_owned()))
-            .update_expression("SET GSI2PK = :outbox, GSI2SK = :sk")
-            .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".to_owned()))
-            .expression_attribute_values(
-                ":sk",
-                AttributeValue::S(format!("2000-01-01T00:00:00.000Z#{id}")),
-            )
-            .send()
-            .await
-            .expect("leave an unmarked entry");
+            .update_expression("SET #pk = :pk, #sk = :sk")
+            .expression_attribute_names("#pk", pk)
+            .expression_attribute_names("#sk", sk)
+            .expression_attribute_values(":pk", AttributeValue::S(pk_value))
+            .expression_attribute_values(":sk", AttributeValue::S(sk_value));
+        for (name, value) in adapters_dynamo::keys::order_key(id) {
+            update = update.key(name, AttributeValue::S(value));
+        }
+        update.send().await.expect("leave an unmarked entry");
     }
     let _ = bus.received(100).await;
     proxy.set(ProxyMode::Hang);
@@ -711,12 +711,15 @@ async fn the_relay_is_not_stalled_by_a_hundred_leftovers_ahead_of_a_marked_order
     let fn_events = events_function(dynamodb.endpoint(), &table, moto.endpoint(), &bus.name);
     let outcome = fn_events.handle(&scheduled()).await.expect("relay");
     let received = bus.received(1).await;
+    let [(legacy_pk, legacy_pk_value), _] =
+        adapters_dynamo::keys::legacy_outbox_entry(&marked_id, "");
     let left = store
         .query()
         .table_name(&table)
-        .index_name("GSI2")
-        .key_condition_expression("GSI2PK = :outbox")
-        .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".to_owned()))
+        .index_name(adapters_dynamo::keys::OUTBOX_INDEX)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", legacy_pk)
+        .expression_attribute_values(":pk", AttributeValue::S(legacy_pk_value))
         .send()
         .await
         .expect("query the outbox")

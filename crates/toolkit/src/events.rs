@@ -477,14 +477,16 @@ fn s3_put(bucket: &str, key: &str) -> Value {
 }
 
 fn stream(order_id: &str) -> Value {
-    let image = json!({
-        "PK": {"S": format!("ORDER#{order_id}")},
-        "SK": {"S": "METADATA"},
-        "orderId": {"S": order_id},
-        "customerId": {"S": "CUST-001"},
-        "status": {"S": "created"},
-        "version": {"N": "1"}
-    });
+    let mut keys = serde_json::Map::new();
+    for (name, value) in adapters_dynamo::keys::order_key(order_id) {
+        keys.insert(name.to_owned(), json!({ "S": value }));
+    }
+    // The order's item as the table holds it: its key, then its attributes.
+    let mut image = keys.clone();
+    image.insert("orderId".to_owned(), json!({"S": order_id}));
+    image.insert("customerId".to_owned(), json!({"S": "CUST-001"}));
+    image.insert("status".to_owned(), json!({"S": "created"}));
+    image.insert("version".to_owned(), json!({"N": "1"}));
     json!({"Records": [{
         "eventID": "c4ca4238a0b923820dcc509a6f75849b",
         "eventName": "INSERT",
@@ -493,8 +495,8 @@ fn stream(order_id: &str) -> Value {
         "awsRegion": REGION,
         "dynamodb": {
             "ApproximateCreationDateTime": 1_782_991_444,
-            "Keys": {"PK": {"S": format!("ORDER#{order_id}")}, "SK": {"S": "METADATA"}},
-            "NewImage": image,
+            "Keys": Value::Object(keys),
+            "NewImage": Value::Object(image),
             "SequenceNumber": "4421584500000000017450439091",
             "SizeBytes": 212,
             "StreamViewType": "NEW_AND_OLD_IMAGES"

@@ -275,7 +275,7 @@ async fn build(root: &Path, binaries: &[crate::local::ProcessBinary]) -> Result<
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = crate::local::cargo_command(&cargo)
         .current_dir(root)
-        .args(["build", "--package", "toolkit", "--bin", TOOLKIT_BINARY])
+        .args(["build", "--workspace", "--bin", TOOLKIT_BINARY])
         .stdin(std::process::Stdio::null())
         .status()
         .await

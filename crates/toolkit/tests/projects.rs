@@ -52,6 +52,11 @@ impl Cloud {
             .args(["local", "--template", template, "--dynamodb", "memory"])
             .args(["--port", "0", "--lambda-port", "0", "--ready-file"])
             .arg(&ready)
+            // A cloud of its own: its queues' and tables' names are the
+            // template's, so a moto or DynamoDB another suite shares (as
+            // test-integration hands them out) would mix two projects.
+            .env_remove("MOTO_ENDPOINT")
+            .env_remove("DYNAMODB_ENDPOINT")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
