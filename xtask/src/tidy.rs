@@ -881,3 +881,67 @@ fn only_the_dynamodb_adapter_spells_the_tables_key_shapes() {
         spelled.join("\n")
     );
 }
+
+/// The crates whose public functions may still return `Result<_, String>`:
+/// the toolkit's errors are typed when the emulator gets a crate of its
+/// own; xtask has no dependencies, so no `thiserror`.
+const STRING_ERRORS_LEFT: [&str; 2] = ["toolkit", "xtask"];
+
+/// The public functions of `text` (non-test code) whose error is a
+/// `String`, by signature.
+fn string_error_functions(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("pub ") {
+        let rest = &text[at..];
+        let head = rest.split(['{', ';']).next().unwrap_or_default();
+        let Some(signature) = head.strip_prefix("pub ").filter(|s| {
+            s.starts_with("fn ") || s.starts_with("async fn ") || s.starts_with("const fn ")
+        }) else {
+            continue;
+        };
+        let flat: String = signature.split_whitespace().collect::<Vec<_>>().join(" ");
+        let returns = flat.split(" where ").next().unwrap_or_default();
+        if let Some((_, result)) = returns.rsplit_once("-> Result<")
+            && result
+                .trim_end()
+                .trim_end_matches('>')
+                .trim_end()
+                .ends_with(", String")
+        {
+            found.push(flat);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_public_function_returns_a_string_as_its_error() {
+    let mut found = Vec::new();
+    for dir in crate_dirs() {
+        if STRING_ERRORS_LEFT.contains(&crate_name(&dir).as_str()) {
+            continue;
+        }
+        for file in rust_files(&dir.join("src")) {
+            for signature in string_error_functions(&non_test_code(&file)) {
+                found.push(format!("{}: {signature}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a public function's error is a String (give it a thiserror enum that keeps the source):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_string_error_in_a_public_signature_is_found() {
+    let text = "pub fn start(\n    config: &Config,\n) -> Result<Self, String> {\n}\n\
+                pub(crate) fn inner() -> Result<(), String> {}\n\
+                pub async fn warm_up(&self) -> Result<(), WarmUpError> {}\n\
+                pub fn pairs() -> Result<Vec<(String, String)>, Error> {}\n";
+    assert_eq!(
+        string_error_functions(text),
+        vec!["fn start( config: &Config, ) -> Result<Self, String>".to_owned()]
+    );
+}

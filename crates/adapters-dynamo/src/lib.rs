@@ -25,7 +25,7 @@ mod repository;
 mod table;
 
 pub use item::{OUTBOX_SHARDS, outbox_shard};
-pub use repository::DynamoOrderRepository;
+pub use repository::{DynamoOrderRepository, WarmUpError};
 pub use table::{IndexSpec, TABLE, TableSpec, create_table};
 
 use std::time::Duration;

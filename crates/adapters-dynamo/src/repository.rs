@@ -26,6 +26,17 @@ use crate::item::{
 };
 use crate::table::{GSI1, GSI2};
 
+/// Why [`DynamoOrderRepository::warm_up`] did not open the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum WarmUpError {
+    /// DynamoDB did not answer within the bound.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The read failed before DynamoDB answered it.
+    #[error("{}", aws_sdk_dynamodb::error::DisplayErrorContext(.0))]
+    Request(#[source] Box<SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError>>),
+}
+
 /// How often a transaction that lost a race with another one is retried.
 const TRANSACTION_ATTEMPTS: u32 = 8;
 
@@ -55,7 +66,7 @@ impl DynamoOrderRepository {
     /// not pay for it. Meant for a function's init; bounded by `within`.
     /// A failure is logged and returned, never fatal: requests connect on
     /// their own.
-    pub async fn warm_up(&self, within: Duration) -> Result<(), String> {
+    pub async fn warm_up(&self, within: Duration) -> Result<(), WarmUpError> {
         let read = self
             .client
             .get_item()
@@ -67,8 +78,8 @@ impl DynamoOrderRepository {
             .send();
         let outcome = match tokio::time::timeout(within, read).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
-            Err(_) => Err(format!("no answer within {within:?}")),
+            Ok(Err(e)) => Err(WarmUpError::Request(Box::new(e))),
+            Err(_) => Err(WarmUpError::Timeout(within)),
         };
         if let Err(why) = &outcome {
             tracing::warn!("DynamoDB warm-up failed: {why}");

@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use domain::{
-    Confirmation, OrderError, OrderId, OrderService, RelayReport, TransitionError, Version,
+    Confirmation, EventKind, OrderError, OrderId, OrderService, RelayReport, TransitionError,
+    Version,
 };
 
 use crate::wire::{DETAIL_SOURCE, OrderEventDetail};
@@ -135,15 +136,22 @@ impl Consumer {
     pub async fn handle(&self, event: &Value) -> Result<Outcome, ConsumeError> {
         let source = field(event, "source")?;
         let detail_type = field(event, "detail-type")?;
-        match (source, detail_type) {
-            ("aws.events", "Scheduled Event") => self.relay().await,
-            (DETAIL_SOURCE, "OrderPlaced") => self.confirm(event).await,
-            (DETAIL_SOURCE, "OrderCancelled") => {
+        if (source, detail_type) == ("aws.events", "Scheduled Event") {
+            return self.relay().await;
+        }
+        let kind = (source == DETAIL_SOURCE)
+            .then(|| EventKind::parse(detail_type))
+            .flatten()
+            .ok_or_else(|| {
+                ConsumeError::Malformed(format!("no handler for {detail_type:?} from {source:?}"))
+            })?;
+        // Exhaustive: a new kind of event does not compile until it is
+        // decided here.
+        match kind {
+            EventKind::OrderPlaced => self.confirm(event).await,
+            EventKind::OrderCancelled => {
                 Ok(Outcome::Ignored("OrderCancelled needs no confirmation"))
             }
-            (source, detail_type) => Err(ConsumeError::Malformed(format!(
-                "no handler for {detail_type:?} from {source:?}"
-            ))),
         }
     }
 

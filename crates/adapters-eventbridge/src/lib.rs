@@ -19,7 +19,7 @@ mod publisher;
 mod wire;
 
 pub use consumer::{ConsumeError, Consumer, METRICS_NAMESPACE, Outcome, relay_metrics};
-pub use publisher::{EventBridgePublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
+pub use publisher::{EventBridgePublisher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, WarmUpError};
 pub use wire::{DETAIL_SOURCE, OrderEventDetail};
 
 use std::time::Duration;

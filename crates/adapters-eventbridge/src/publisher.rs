@@ -11,6 +11,17 @@ use domain::{EventPublisher, OrderEvent, PublishError, RejectedEvent};
 
 use crate::wire::{DETAIL_SOURCE, OrderEventDetail};
 
+/// Why [`EventBridgePublisher::warm_up`] did not reach the service.
+#[derive(Debug, thiserror::Error)]
+pub enum WarmUpError {
+    /// EventBridge did not answer within the bound.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The call failed before EventBridge answered it.
+    #[error("{}", DisplayErrorContext(.0))]
+    Request(#[source] Box<SdkError<aws_sdk_eventbridge::operation::put_events::PutEventsError>>),
+}
+
 /// PutEvents takes at most this many entries.
 pub const MAX_BATCH_ENTRIES: usize = 10;
 /// ... and at most this many bytes, counted as EventBridge counts them.
@@ -84,7 +95,7 @@ impl EventBridgePublisher {
     /// and which publishes nothing. Any answer from the service means the
     /// connection is open. Meant for a function's init; bounded by
     /// `within`; a failure to reach the service is logged and returned.
-    pub async fn warm_up(&self, within: Duration) -> Result<(), String> {
+    pub async fn warm_up(&self, within: Duration) -> Result<(), WarmUpError> {
         let call = self
             .client
             .put_events()
@@ -94,8 +105,8 @@ impl EventBridgePublisher {
             Ok(Ok(_)) => Ok(()),
             // The service answered (a validation error): connected.
             Ok(Err(SdkError::ServiceError(_))) => Ok(()),
-            Ok(Err(e)) => Err(DisplayErrorContext(e).to_string()),
-            Err(_) => Err(format!("no answer within {within:?}")),
+            Ok(Err(e)) => Err(WarmUpError::Request(Box::new(e))),
+            Err(_) => Err(WarmUpError::Timeout(within)),
         };
         if let Err(why) = &outcome {
             tracing::warn!("EventBridge warm-up failed: {why}");

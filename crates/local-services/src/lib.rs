@@ -13,7 +13,10 @@
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+mod error;
 #[cfg(feature = "moto")]
 pub mod moto;
 #[cfg(any(feature = "dynamodb", feature = "moto"))]
 pub mod watchdog;
+
+pub use error::{Cause, ServiceError};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::error::{Cause, ServiceError};
 use crate::watchdog::Watchdog;
 
 /// Where `cargo xtask test-integration` installs `moto[server]`.
@@ -28,7 +29,7 @@ impl Moto {
     }
 
     /// `MOTO_ENDPOINT`, or a `moto_server` of our own.
-    pub fn start() -> Result<Self, String> {
+    pub fn start() -> Result<Self, ServiceError> {
         Self::start_from(&default_venv())
     }
 
@@ -38,7 +39,7 @@ impl Moto {
     /// Installs moto's server into the virtual environment `venv` when it
     /// is not there (`python3 -m venv`, then pip from PyPI), saying so on
     /// standard error.
-    pub fn install(venv: &Path) -> Result<(), String> {
+    pub fn install(venv: &Path) -> Result<(), ServiceError> {
         if venv.join("bin/moto_server").is_file() {
             return Ok(());
         }
@@ -47,20 +48,21 @@ impl Moto {
             Self::REQUIREMENT,
             venv.display()
         );
-        let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+        let run = |program: &Path, args: &[&str]| -> Result<(), ServiceError> {
+            let command = format!("{} {}", program.display(), args.join(" "));
             let status = Command::new(program)
                 .args(args)
                 .stdin(Stdio::null())
                 .status()
-                .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+                .map_err(ServiceError::io(format!("cannot run {command}")))?;
             if status.success() {
                 Ok(())
             } else {
-                Err(format!(
-                    "{} {} failed ({status})",
-                    program.display(),
-                    args.join(" ")
-                ))
+                Err(ServiceError::Failed {
+                    command,
+                    status,
+                    stderr: String::new(),
+                })
             }
         };
         let venv_text = venv.to_string_lossy();
@@ -78,13 +80,18 @@ impl Moto {
 
     /// `MOTO_ENDPOINT`, or the `moto_server` of the virtual environment
     /// `venv`, started on a free loopback port.
-    pub fn start_from(venv: &Path) -> Result<Self, String> {
+    pub fn start_from(venv: &Path) -> Result<Self, ServiceError> {
         if let Some(endpoint) = std::env::var("MOTO_ENDPOINT")
             .ok()
             .filter(|v| !v.is_empty())
         {
-            wait_ready(&endpoint, Duration::from_secs(20), || Ok(()))
-                .map_err(|e| format!("MOTO_ENDPOINT={endpoint}: {e}"))?;
+            wait_ready(&endpoint, Duration::from_secs(20), || Ok(())).map_err(|e| {
+                ServiceError::Unanswered {
+                    variable: "MOTO_ENDPOINT",
+                    endpoint: endpoint.clone(),
+                    source: Box::new(e),
+                }
+            })?;
             return Ok(Self {
                 endpoint,
                 _keep: None,
@@ -92,16 +99,11 @@ impl Moto {
         }
         let server = venv.join("bin/moto_server");
         if !server.is_file() {
-            return Err(format!(
-                "no moto server: set MOTO_ENDPOINT, or install it with \
-                 `python3 -m venv target/moto-venv && target/moto-venv/bin/pip install \"moto[server]\"` \
-                 (cargo xtask test-integration does this); {} is missing",
-                server.display()
-            ));
+            return Err(ServiceError::NoMoto { server });
         }
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
+            .map_err(ServiceError::io("no free port"))?
             .port();
         let mut child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -109,15 +111,22 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("could not start {}: {e}", server.display()))?;
+            .map_err(ServiceError::io(format!(
+                "could not start {}",
+                server.display()
+            )))?;
         let watchdog = Watchdog::arm(&format!("kill {} 2>/dev/null", child.id()))
-            .map_err(|e| format!("cannot arm the cleanup: {e}"))?;
+            .map_err(ServiceError::io("cannot arm the cleanup"))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let ready = wait_ready(&endpoint, Duration::from_secs(30), || {
             match child.try_wait() {
                 Ok(None) => Ok(()),
-                Ok(Some(status)) => Err(format!("moto_server exited ({status})")),
-                Err(e) => Err(e.to_string()),
+                Ok(Some(status)) => Err(ServiceError::Exited {
+                    what: "moto_server",
+                    status,
+                    log: None,
+                }),
+                Err(e) => Err(ServiceError::io("cannot watch moto_server")(e)),
             }
         });
         match ready {
@@ -141,39 +150,43 @@ impl Moto {
 fn wait_ready(
     endpoint: &str,
     deadline: Duration,
-    mut alive: impl FnMut() -> Result<(), String>,
-) -> Result<Duration, String> {
+    mut alive: impl FnMut() -> Result<(), ServiceError>,
+) -> Result<Duration, ServiceError> {
+    let not_ready = |last: Cause| ServiceError::NotReady {
+        endpoint: endpoint.to_owned(),
+        within: deadline,
+        last,
+    };
     let address = endpoint
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{endpoint} is not an http:// endpoint"))?
+        .ok_or_else(|| not_ready("it is not an http:// endpoint".into()))?
         .trim_end_matches('/')
         .to_owned();
     let started = Instant::now();
-    let mut last = String::new();
+    let mut last: Cause = "no request was answered".into();
     while started.elapsed() < deadline {
         alive()?;
         match get(&address, "/moto-api/data.json") {
             Ok(200) => return Ok(started.elapsed()),
-            Ok(status) => last = format!("HTTP {status}"),
-            Err(e) => last = e,
+            Ok(status) => last = format!("HTTP {status}").into(),
+            Err(e) => last = Box::new(e),
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!("no answer within {deadline:?}: {last}"))
+    Err(not_ready(last))
 }
 
-fn get(address: &str, path: &str) -> Result<u16, String> {
-    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
+/// The status code of `GET path` (HTTP/1.0) at `address`.
+fn get(address: &str, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+    stream.read_exact(&mut head)?;
     let text = String::from_utf8_lossy(&head);
     text.get(9..12)
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("not HTTP: {text:?}"))
+        .ok_or_else(|| std::io::Error::other(format!("not HTTP: {text:?}")))
 }
 
 fn region_and_credentials() -> (

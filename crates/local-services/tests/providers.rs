@@ -81,7 +81,9 @@ fn a_dead_endpoint_is_an_error_not_a_fallback() {
         endpoint_deadline: Some(Duration::from_millis(500)),
         ..ProviderConfig::default()
     };
-    let err = DynamoDbLocal::start(&config).expect_err("nothing listens on port 9");
+    let err = DynamoDbLocal::start(&config)
+        .expect_err("nothing listens on port 9")
+        .to_string();
     assert!(
         err.contains("DYNAMODB_ENDPOINT=http://127.0.0.1:9"),
         "{err}"
@@ -95,7 +97,9 @@ fn with_no_provider_the_error_names_all_three_ways() {
         java: true,
         ..ProviderConfig::default()
     };
-    let err = DynamoDbLocal::start(&config).expect_err("no provider");
+    let err = DynamoDbLocal::start(&config)
+        .expect_err("no provider")
+        .to_string();
     for way in [
         "DYNAMODB_ENDPOINT",
         "Docker",

@@ -172,7 +172,7 @@ pub fn generate(
             through::<EventBridgeEvent>(
                 envelope(
                     &flags.or("source", "orders.api"),
-                    &flags.or("detail-type", "OrderPlaced"),
+                    &flags.or("detail-type", domain::EventKind::OrderPlaced.as_str()),
                     detail,
                     &[],
                 ),

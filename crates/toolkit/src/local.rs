@@ -419,7 +419,7 @@ pub async fn dynamodb_endpoint(
             })
             .await
             .map_err(|e| LocalError::Store(e.to_string()))?
-            .map_err(LocalError::Store)?;
+            .map_err(|e| LocalError::Store(e.to_string()))?;
             let endpoint = local.endpoint().to_owned();
             (
                 endpoint.clone(),

@@ -35,7 +35,9 @@ pub enum ResourceError {
         body: String,
     },
     #[error("moto, for the template's queues, topics and buckets: {0}")]
-    Moto(String),
+    Moto(#[source] local_services::ServiceError),
+    #[error("starting moto, for the template's queues, topics and buckets: {0}")]
+    MotoThread(#[source] tokio::task::JoinError),
 }
 
 /// A call to an AWS API on a local backend: SigV4's header shape for a
@@ -215,7 +217,7 @@ pub async fn start_moto(venv: &Path) -> Result<local_services::moto::Moto, Resou
         local_services::moto::Moto::start_from(&venv)
     })
     .await
-    .map_err(|e| ResourceError::Moto(e.to_string()))?
+    .map_err(ResourceError::MotoThread)?
     .map_err(ResourceError::Moto)
 }
 

@@ -165,11 +165,11 @@ fn services() -> ExitCode {
         &local_services::dynamodb::ProviderConfig::from_env(),
     ) {
         Ok(found) => found,
-        Err(why) => return fail(&why, ""),
+        Err(why) => return fail(&why.to_string(), ""),
     };
     let moto = match local_services::moto::Moto::start() {
         Ok(found) => found,
-        Err(why) => return fail(&why, ""),
+        Err(why) => return fail(&why.to_string(), ""),
     };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "DYNAMODB_ENDPOINT={}", dynamodb.endpoint());
