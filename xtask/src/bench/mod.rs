@@ -201,6 +201,13 @@ mod tests {
     }
 
     #[test]
+    fn a_stages_own_run_figure_is_read() {
+        let log = "Summary [ 10.9s] 46 tests run\n\n==> integration: build 1.5 s, run 12.0 s\n";
+        assert_eq!(stage_run(log), Some(12.0));
+        assert_eq!(stage_run("no stage line"), None);
+    }
+
+    #[test]
     fn runner_figures_keep_the_binaries_that_ran_tests() {
         let output = "test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
                       test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
