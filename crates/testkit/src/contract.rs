@@ -32,10 +32,7 @@ macro_rules! repository_contract {
             a_cancellation_is_stored_with_who_cancelled_and_when,
             an_update_of_an_unknown_order_is_not_found,
             of_concurrent_updates_from_one_version_exactly_one_wins,
-            the_same_key_with_the_same_request_replays_the_first_order,
-            the_same_key_with_another_request_is_refused,
-            the_same_key_in_two_callers_scopes_is_two_orders,
-            an_expired_key_can_be_used_again,
+            a_used_key_replays_refuses_or_makes_a_new_order,
             concurrent_places_with_one_key_store_one_order,
             concurrent_places_store_every_order,
             listing_is_newest_first_and_pages_without_gaps_or_repeats,
@@ -223,87 +220,116 @@ pub async fn of_concurrent_updates_from_one_version_exactly_one_wins(repo: Repo)
     assert_eq!(stored(&repo, &order).await, winners[0]);
 }
 
-pub async fn the_same_key_with_the_same_request_replays_the_first_order(repo: Repo) {
-    let key = unique_key("same");
-    let first = placed("C-idem", 0);
-    let outcome = repo.create(&first, Some(record(&key, &first, DAY))).await;
-    assert!(matches!(outcome, Ok(CreateOutcome::Created)), "{outcome:?}");
-    // The retry carries a new id and time, as a new request would.
-    let retry = Order::place(
-        order_id(),
-        first.customer_id().clone(),
-        first.items().clone(),
-        at(500),
-    );
-    let outcome = repo.create(&retry, Some(record(&key, &retry, DAY))).await;
-    match outcome {
-        Ok(CreateOutcome::Replayed(original)) => assert_eq!(original, first),
-        other => panic!("expected a replay, got {other:?}"),
-    }
-    assert_eq!(repo.get(retry.id()).await.ok(), Some(None));
+/// What a second place with a used idempotency key gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecondUse {
+    /// The first order, and nothing stored for the second.
+    Replayed,
+    /// `IdempotencyKeyReused`, and nothing stored for the second.
+    Refused,
+    /// A new order, stored beside the first.
+    Created,
 }
 
-pub async fn the_same_key_in_two_callers_scopes_is_two_orders(repo: Repo) {
-    let key = unique_key("scoped");
-    // Two members of staff send the same body with the same key: the
-    // request hashes alike, the scopes differ.
-    let first = placed("C-scoped", 0);
-    let second = Order::place(
-        order_id(),
-        first.customer_id().clone(),
-        first.items().clone(),
-        at(500),
-    );
-    for (order, scope) in [(&first, "staff:one"), (&second, "staff:two")] {
-        let record = IdempotencyRecord {
-            scope: scope.to_owned(),
-            ..record(&key, order, DAY)
+/// One row of [`a_used_key_replays_refuses_or_makes_a_new_order`].
+struct KeyUsedAgain {
+    what: &'static str,
+    /// Whether the second order's items differ from the first's.
+    differs: bool,
+    /// The first's and the second's scopes; `None`: the customer's.
+    scopes: Option<(&'static str, &'static str)>,
+    /// How long the first record lives.
+    lifetime: Duration,
+    /// When the second comes, in ms after the first.
+    later: i64,
+    expected: SecondUse,
+}
+
+/// A key used again: the same request replays the first order, another
+/// request is refused, and the same request in another caller's scope or
+/// after the key expired is a new order.
+pub async fn a_used_key_replays_refuses_or_makes_a_new_order(repo: Repo) {
+    let same = |what, expected| KeyUsedAgain {
+        what,
+        differs: false,
+        scopes: None,
+        lifetime: DAY,
+        later: 500,
+        expected,
+    };
+    let cases = [
+        same("the same request", SecondUse::Replayed),
+        KeyUsedAgain {
+            differs: true,
+            ..same("another request", SecondUse::Refused)
+        },
+        KeyUsedAgain {
+            scopes: Some(("staff:one", "staff:two")),
+            ..same(
+                "the same request from another member of staff",
+                SecondUse::Created,
+            )
+        },
+        KeyUsedAgain {
+            differs: true,
+            lifetime: Duration::from_secs(1),
+            later: 2_000,
+            ..same("another request after the key expired", SecondUse::Created)
+        },
+    ];
+    for KeyUsedAgain {
+        what,
+        differs,
+        scopes,
+        lifetime,
+        later,
+        expected,
+    } in cases
+    {
+        let key = unique_key("again");
+        let first = placed("C-idem", 0);
+        // The second carries a new id and time, as a new request would.
+        let items = if differs {
+            items(&[("PROD-Z", 9)])
+        } else {
+            first.items().clone()
         };
-        let outcome = repo.create(order, Some(record)).await;
+        let second = Order::place(order_id(), first.customer_id().clone(), items, at(later));
+        let scoped = |record: IdempotencyRecord, scope: Option<&str>| IdempotencyRecord {
+            scope: scope.map_or(record.scope.clone(), str::to_owned),
+            ..record
+        };
+        let outcome = repo
+            .create(
+                &first,
+                Some(scoped(record(&key, &first, lifetime), scopes.map(|s| s.0))),
+            )
+            .await;
         assert!(
             matches!(outcome, Ok(CreateOutcome::Created)),
-            "{scope}: {outcome:?}"
+            "{what}: {outcome:?}"
         );
+        let outcome = repo
+            .create(
+                &second,
+                Some(scoped(record(&key, &second, DAY), scopes.map(|s| s.1))),
+            )
+            .await;
+        match (expected, outcome) {
+            (SecondUse::Replayed, Ok(CreateOutcome::Replayed(original))) => {
+                assert_eq!(original, first, "{what}");
+            }
+            (SecondUse::Refused, Err(RepositoryError::IdempotencyKeyReused))
+            | (SecondUse::Created, Ok(CreateOutcome::Created)) => {}
+            (expected, other) => panic!("{what}: expected {expected:?}, got {other:?}"),
+        }
+        assert_eq!(stored(&repo, &first).await, first, "{what}");
+        if expected == SecondUse::Created {
+            assert_eq!(stored(&repo, &second).await, second, "{what}");
+        } else {
+            assert_eq!(repo.get(second.id()).await.ok(), Some(None), "{what}");
+        }
     }
-    assert_eq!(stored(&repo, &first).await, first);
-    assert_eq!(stored(&repo, &second).await, second);
-}
-
-pub async fn the_same_key_with_another_request_is_refused(repo: Repo) {
-    let key = unique_key("other");
-    let first = placed("C-idem2", 0);
-    repo.create(&first, Some(record(&key, &first, DAY)))
-        .await
-        .expect("first");
-    let other = Order::place(
-        order_id(),
-        customer("C-idem2"),
-        items(&[("PROD-Z", 9)]),
-        at(500),
-    );
-    let result = repo.create(&other, Some(record(&key, &other, DAY))).await;
-    assert!(
-        matches!(result, Err(RepositoryError::IdempotencyKeyReused)),
-        "{result:?}"
-    );
-    assert_eq!(repo.get(other.id()).await.ok(), Some(None));
-}
-
-pub async fn an_expired_key_can_be_used_again(repo: Repo) {
-    let key = unique_key("expired");
-    let first = placed("C-exp", 0);
-    repo.create(&first, Some(record(&key, &first, Duration::from_secs(1))))
-        .await
-        .expect("first");
-    let later = Order::place(
-        order_id(),
-        customer("C-exp"),
-        items(&[("PROD-Z", 9)]),
-        at(2_000),
-    );
-    let outcome = repo.create(&later, Some(record(&key, &later, DAY))).await;
-    assert!(matches!(outcome, Ok(CreateOutcome::Created)), "{outcome:?}");
-    assert_eq!(stored(&repo, &later).await, later);
 }
 
 pub async fn concurrent_places_with_one_key_store_one_order(repo: Repo) {
