@@ -206,6 +206,11 @@ fn integration_stage() -> Result<StageTime> {
                 package: "toolkit",
                 test: "watch",
             },
+            // Every toolkit command the README shows answers --help.
+            Tests::Target {
+                package: "toolkit",
+                test: "help",
+            },
         ],
         &env,
     )?;

@@ -228,10 +228,14 @@ pub(super) fn exchange(host: &str, request: &str) -> Result<String> {
 }
 
 /// The DynamoDB endpoint a local server logged at start.
+/// The DynamoDB endpoint the local server's start line names: the store
+/// part of `API on URL (stage S; <store> at URL; …)`.
 pub(super) fn logged_endpoint(log: &str) -> Option<String> {
-    let at = log.find("DynamoDB at ")?;
-    let rest = &log[at + 12..];
-    Some(rest[..rest.find(',')?].to_owned())
+    let line = log.lines().find(|line| line.contains("API on http"))?;
+    let store = line.split("(stage ").nth(1)?.split(';').nth(1)?;
+    let url = store.split(" at ").nth(1)?;
+    let url = url.split([',', ')']).next()?.trim();
+    url.starts_with("http").then(|| url.to_owned())
 }
 
 pub(super) fn local_api(report: &mut Report, path: &str, api: &str) -> Result<Vec<Load>> {

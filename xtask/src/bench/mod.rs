@@ -252,11 +252,17 @@ mod tests {
 
     #[test]
     fn the_logged_dynamodb_endpoint_is_found() {
-        let log = "INFO Orders API on http://127.0.0.1:1 (stage dev; DynamoDB at http://127.0.0.1:8123, table t; events)";
-        assert_eq!(
-            logged_endpoint(log).as_deref(),
-            Some("http://127.0.0.1:8123")
-        );
+        // As `local` logs its start, for each kind of store.
+        for log in [
+            "INFO API on http://127.0.0.1:1 (stage dev; DynamoDB Local at http://127.0.0.1:8123; events through the template's rules)",
+            "INFO API on http://127.0.0.1:1 (stage dev; embedded DynamoDB (in memory) at http://127.0.0.1:8123; events)",
+        ] {
+            assert_eq!(
+                logged_endpoint(log).as_deref(),
+                Some("http://127.0.0.1:8123"),
+                "{log}"
+            );
+        }
         assert_eq!(logged_endpoint("nothing"), None);
     }
 }

@@ -61,9 +61,37 @@ fn fail(message: &str, usage: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// A command's own lines of `USAGE`, from the line naming it to the next
+/// command's, for the commands that take no flags of their own.
+fn command_usage(command: &str) -> Option<String> {
+    let mut lines = USAGE.lines().skip_while(|line| {
+        line.strip_prefix("  ")
+            .and_then(|l| l.split_whitespace().next())
+            != Some(command)
+            || line.starts_with("   ")
+    });
+    let first = lines.next()?;
+    let mut usage = format!("usage: orders-toolkit\n{first}\n");
+    for line in lines.take_while(|line| line.starts_with("   ")) {
+        usage.push_str(line);
+        usage.push('\n');
+    }
+    Some(usage)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
+    // `doctor`, `services` and `functions` take no flags: `--help` shows
+    // their lines of the usage instead of running them.
+    if let Some((command, rest)) = args.split_first()
+        && matches!(command.as_str(), "doctor" | "services" | "functions")
+        && rest.iter().any(|a| a == "--help" || a == "-h")
+        && let Some(usage) = command_usage(command)
+    {
+        let _ = std::io::stdout().write_all(usage.as_bytes());
+        return ExitCode::SUCCESS;
+    }
     match args.split_first() {
         Some((command, rest)) if command == "rule-test" => {
             let verdict = if toolkit::rule_test::wants_stage(rest) {
