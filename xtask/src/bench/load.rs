@@ -335,8 +335,19 @@ pub(super) fn template_with_echo() -> Result<PathBuf> {
     let read = |path: &str| {
         std::fs::read_to_string(root.join(path)).map_err(|e| Failed::new(format!("{path}: {e}")))
     };
-    let template = read("infra/template.yaml")?;
-    let extra = read("crates/toolkit/fixtures/echo-function.yaml")?;
+    // Written under target/, so each CodeUri (relative to its template's
+    // folder) becomes the project root it names.
+    let absolute = |text: String, relative: &str| {
+        text.replace(
+            &format!("CodeUri: {relative}\n"),
+            &format!("CodeUri: {}\n", root.display()),
+        )
+    };
+    let template = absolute(read("infra/template.yaml")?, "..");
+    let extra = absolute(
+        read("crates/toolkit/fixtures/echo-function.yaml")?,
+        "../../..",
+    );
     let (resources, outputs) = template
         .split_once("\nOutputs:")
         .ok_or_else(|| Failed::new("infra/template.yaml has no Outputs section"))?;
