@@ -158,6 +158,10 @@ pub(super) fn run_stage(task: &str) -> Result<(f64, String)> {
 /// its output (standard output, then error), or `what` failed with the
 /// output's tail.
 pub(super) fn timed(mut command: Command, what: &str) -> Result<(f64, String)> {
+    // Without what `cargo run` set for xtask, as every cargo started from
+    // here runs: a build script that watches one of them would otherwise
+    // rebuild inside the timed run.
+    cmd::clean_cargo_env(&mut command);
     let started = Instant::now();
     let output = command
         .current_dir(cmd::project_root())
