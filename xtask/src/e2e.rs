@@ -63,7 +63,7 @@ pub(crate) fn against_local(binaries: bool) -> Result<(f64, f64)> {
     if binaries {
         flags.push("--binaries");
     }
-    let server = LocalServer::start(&flags, log)?;
+    let server = LocalServer::start_built(&flags, log)?;
     let lambda_url = server.lambda_url();
     let mut outcome = suite(&server.url(), &[("LAMBDA_URL", lambda_url.as_str())]);
     if binaries {

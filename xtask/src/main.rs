@@ -277,12 +277,12 @@ fn task_help(task: &str) -> Option<String> {
         name != Some(task) || line.starts_with("   ")
     });
     let first = lines.next()?;
-    let mut help = format!("cargo xtask\n{first}\n");
+    let mut help = format!("usage: cargo xtask\n{first}\n");
     for line in lines.take_while(|l| l.starts_with("        ") || l.is_empty()) {
         help.push_str(line);
         help.push('\n');
     }
-    Some(help.replace("cargo xtask\n", "usage: cargo xtask\n"))
+    Some(help)
 }
 
 #[cfg(test)]

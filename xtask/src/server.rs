@@ -63,6 +63,11 @@ impl LocalServer {
     /// to `target/<log_name>`; returns once it answers.
     pub(crate) fn start(extra: &[&str], log_name: &str) -> Result<Self> {
         build_toolkit()?;
+        Self::start_built(extra, log_name)
+    }
+
+    /// [`Self::start`] for a caller that has built the toolkit itself.
+    pub(crate) fn start_built(extra: &[&str], log_name: &str) -> Result<Self> {
         // A port can still be taken by another process between its release
         // here and the server's bind; the server then exits at once saying
         // so, and is started again on other ports.

@@ -1,8 +1,8 @@
 //! A DynamoDB (the embedded one, or DynamoDB Local) and moto for a whole
 //! test stage: the toolkit's `services` command starts them once (as the
 //! tests would find them: `DYNAMODB_LOCAL_PROVIDER`, `DYNAMODB_ENDPOINT`,
-//! Docker, or Java; `MOTO_ENDPOINT` or `target/moto-venv`), and every test binary gets their endpoints through
-//! the environment, each test still on a table of its own. Closing the
+//! Docker, or Java; `MOTO_ENDPOINT` or `target/moto-venv`), and every test
+//! binary gets their endpoints through the environment, each test still on a table of its own. Closing the
 //! command's standard input stops them.
 
 use std::io::{BufRead, BufReader};
@@ -18,10 +18,10 @@ pub(crate) struct Services {
 }
 
 impl Services {
-    /// Starts them, `env` set for the command (`DYNAMODB_LOCAL_PROVIDER`
-    /// chooses the DynamoDB: `embedded` for the embedded one).
+    /// Starts them with the toolkit the caller built, `env` set for the
+    /// command (`DYNAMODB_LOCAL_PROVIDER` chooses the DynamoDB: `embedded`
+    /// for the embedded one).
     pub(crate) fn start(env: &[(&str, &str)]) -> Result<Self> {
-        crate::server::build_toolkit()?;
         let binary = crate::server::target_dir().join("debug/orders-toolkit");
         eprintln!("$ {} services", binary.display());
         let mut child = Command::new(&binary)
@@ -55,6 +55,24 @@ impl Services {
             )));
         }
         Ok(Self { child, env })
+    }
+}
+
+impl Services {
+    /// The endpoints as environment pairs for a test run.
+    pub(crate) fn env_pairs(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// The value the command printed for `key`.
+    pub(crate) fn endpoint(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -46,16 +46,21 @@ enum Tests {
 }
 
 impl Tests {
-    /// Runner arguments after `--workspace`: a nextest filter, or cargo
-    /// test's target selection (which runs that target in every package
-    /// that has one).
-    fn args(self, nextest: bool) -> Vec<String> {
-        match (self, nextest) {
-            (Self::Unit, _) => vec!["--lib".into(), "--bins".into()],
-            (Self::Target { package, test }, true) => {
-                vec!["-E".into(), format!("binary_id({package}::{test})")]
-            }
-            (Self::Target { test, .. }, false) => vec!["--test".into(), test.into()],
+    /// The nextest filter of a target; `None` for the unit tests, which
+    /// are chosen by target kind.
+    fn filter(self) -> Option<String> {
+        match self {
+            Self::Unit => None,
+            Self::Target { package, test } => Some(format!("binary_id({package}::{test})")),
+        }
+    }
+
+    /// cargo's target selection: the in-crate tests, or the test target by
+    /// name (cargo test runs it in every package that has one).
+    fn cargo_args(self) -> Vec<&'static str> {
+        match self {
+            Self::Unit => vec!["--lib", "--bins"],
+            Self::Target { test, .. } => vec!["--test", test],
         }
     }
 }
@@ -82,35 +87,34 @@ fn since(started: Instant) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-/// Runs `tests` of the workspace with the runner and `env`.
-fn run_tests(tests: &[Tests], env: &[(&str, &str)]) -> Result {
+/// Runs `tests` of the workspace with the runner and `env`; `nextest`
+/// are further arguments for nextest (unknown to cargo test).
+fn run_tests(tests: &[Tests], env: &[(&str, &str)], nextest: &[&str]) -> Result {
     let runner = test_runner();
-    let nextest = runner == NEXTEST;
-    if nextest {
-        // One run, one filter: the union of the targets.
-        let mut filters = Vec::new();
+    let start = || {
         let mut args: Vec<String> = runner.iter().map(|a| (*a).to_owned()).collect();
         args.push("--workspace".into());
+        args
+    };
+    if runner != NEXTEST {
         for t in tests {
-            match t {
-                Tests::Unit => args.extend(t.args(true)),
-                Tests::Target { package, test } => {
-                    filters.push(format!("binary_id({package}::{test})"));
-                }
-            }
+            let mut args = start();
+            args.extend(t.cargo_args().into_iter().map(str::to_owned));
+            cmd::run_with_env(&cmd::cargo(), &args, env)?;
         }
-        if !filters.is_empty() {
-            args.extend(["-E".to_owned(), filters.join(" | ")]);
-        }
-        return cmd::run_with_env(&cmd::cargo(), &args, env);
+        return Ok(());
     }
-    for t in tests {
-        let mut args: Vec<String> = runner.iter().map(|a| (*a).to_owned()).collect();
-        args.push("--workspace".into());
-        args.extend(t.args(false));
-        cmd::run_with_env(&cmd::cargo(), &args, env)?;
+    // One run: the unit tests by kind, the targets by one filter.
+    let mut args = start();
+    if tests.iter().any(|t| matches!(t, Tests::Unit)) {
+        args.extend(Tests::Unit.cargo_args().into_iter().map(str::to_owned));
     }
-    Ok(())
+    let filters: Vec<String> = tests.iter().filter_map(|t| t.filter()).collect();
+    if !filters.is_empty() {
+        args.extend(["-E".to_owned(), filters.join(" | ")]);
+    }
+    args.extend(nextest.iter().map(|a| (*a).to_owned()));
+    cmd::run_with_env(&cmd::cargo(), &args, env)
 }
 
 /// Builds the workspace's tests (`unit`: the in-crate ones; otherwise every
@@ -143,7 +147,7 @@ fn unit_stage() -> Result<StageTime> {
     let build = since(started);
     let started = Instant::now();
     cmd::run(&cmd::cargo(), ["test", "--workspace", "--doc"])?;
-    run_tests(&[Tests::Unit], &[])?;
+    run_tests(&[Tests::Unit], &[], &[])?;
     Ok(StageTime {
         stage: "unit",
         build,
@@ -168,11 +172,7 @@ fn integration_stage() -> Result<StageTime> {
     let build = since(started);
     let started = Instant::now();
     let services = crate::services::Services::start(&[("DYNAMODB_LOCAL_PROVIDER", "embedded")])?;
-    let mut env: Vec<(&str, &str)> = services
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let mut env = services.env_pairs();
     env.push(("AWS_CLI", aws.as_str()));
     run_tests(
         &[
@@ -213,6 +213,7 @@ fn integration_stage() -> Result<StageTime> {
             },
         ],
         &env,
+        &[],
     )?;
     drop(services);
     Ok(StageTime {
@@ -230,36 +231,27 @@ pub(crate) fn conformance() -> Result {
     install::ensure_dynamodb_local();
     let started = Instant::now();
     build_tests(false)?;
+    crate::server::build_toolkit()?;
     let build = since(started);
     let started = Instant::now();
     // One at a time: each test starts a DynamoDB Local (a JVM), which is
     // quicker on two cores than all at once.
-    let runner = test_runner();
-    let mut args: Vec<String> = runner.iter().map(|a| (*a).to_owned()).collect();
-    args.push("--workspace".into());
-    args.extend(
-        Tests::Target {
+    run_tests(
+        &[Tests::Target {
             package: "local-services",
             test: "providers",
-        }
-        .args(runner == NEXTEST),
-    );
-    if runner == NEXTEST {
-        args.extend(["--test-threads".to_owned(), "1".to_owned()]);
-    }
-    cmd::run(&cmd::cargo(), &args)?;
+        }],
+        &[],
+        &["--test-threads", "1"],
+    )?;
     let services = crate::services::Services::start(&[])?;
-    let env: Vec<(&str, &str)> = services
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     run_tests(
         &[Tests::Target {
             package: "adapters-dynamo",
             test: "it",
         }],
-        &env,
+        &services.env_pairs(),
+        &[],
     )?;
     drop(services);
     StageTime {
@@ -275,18 +267,20 @@ pub(crate) fn conformance() -> Result {
 /// times together.
 pub(crate) fn all() -> Result {
     let started = Instant::now();
-    let mut times = vec![unit_stage()?];
-    times.last().map(StageTime::print);
-    times.push(integration_stage()?);
-    times.last().map(StageTime::print);
+    let mut times = Vec::new();
+    let mut record = |time: StageTime| {
+        time.print();
+        times.push(time);
+    };
+    record(unit_stage()?);
+    record(integration_stage()?);
     for binaries in [false, true] {
         let (build, run) = crate::e2e::against_local(binaries)?;
-        times.push(StageTime {
+        record(StageTime {
             stage: if binaries { "e2e --binaries" } else { "e2e" },
             build,
             run,
         });
-        times.last().map(StageTime::print);
     }
     eprintln!("\n==> cargo xtask test: {:.1} s", since(started));
     eprintln!("| stage | build s | run s |\n|---|---:|---:|");

@@ -606,52 +606,35 @@ fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
     let metadata = cargo_output(&["metadata", "--format-version", "1", "--no-deps"]);
     // xtask has no JSON parser. In cargo's output a package object is
     // `{"name":…,"version":…,…,"dependencies":[…],"targets":…`; a
-    // dependency object is `{"name":…,"source":…,"kind":…`.
-    let names = workspace_package_names(&metadata);
-    let mut packages = BTreeMap::new();
+    // dependency object is `{"name":…,"source":…,"kind":…`. With
+    // `--no-deps` the packages are the workspace's members.
     let chunks: Vec<&str> = metadata.split("\"dependencies\":[").collect();
-    for pair in chunks.windows(2) {
-        let Some(name) = pair[0]
-            .rsplit("{\"name\":\"")
-            .next()
-            .and_then(|rest| rest.split_once("\",\"version\":\""))
-            .map(|(name, _)| name)
-        else {
-            continue;
-        };
-        if !names.contains(name) {
-            continue;
-        }
-        let list = pair[1].split("],\"targets\"").next().unwrap_or_default();
-        let deps = list
-            .split("{\"name\":\"")
-            .skip(1)
-            .filter(|dep| dep.contains("\"kind\":null"))
-            .filter_map(|dep| dep.split('"').next())
-            .filter(|dep| names.contains(*dep))
-            .map(str::to_owned)
-            .collect();
-        packages.insert(name.to_owned(), deps);
-    }
-    packages
-}
-
-/// The names of the workspace's packages: the directories of its manifests.
-fn workspace_package_names(metadata: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for manifest in workspace_manifests() {
-        let text = fs::read_to_string(&manifest).unwrap_or_default();
-        if let Some(name) = text
-            .split("[package]")
-            .nth(1)
-            .and_then(|p| p.split("name = \"").nth(1))
-            .and_then(|n| n.split('"').next())
-            && metadata.contains(&format!("{{\"name\":\"{name}\""))
-        {
-            names.insert(name.to_owned());
-        }
-    }
-    names
+    let listed: Vec<(&str, &str)> = chunks
+        .windows(2)
+        .filter_map(|pair| {
+            let name = pair[0]
+                .rsplit("{\"name\":\"")
+                .next()?
+                .split_once("\",\"version\":\"")?
+                .0;
+            Some((name, pair[1].split("],\"targets\"").next()?))
+        })
+        .collect();
+    let names: BTreeSet<&str> = listed.iter().map(|(name, _)| *name).collect();
+    listed
+        .iter()
+        .map(|(name, list)| {
+            let deps = list
+                .split("{\"name\":\"")
+                .skip(1)
+                .filter(|dep| dep.contains("\"kind\":null"))
+                .filter_map(|dep| dep.split('"').next())
+                .filter(|dep| names.contains(dep))
+                .map(str::to_owned)
+                .collect();
+            ((*name).to_owned(), deps)
+        })
+        .collect()
 }
 
 /// What differs between the map and the workspace: a crate missing from

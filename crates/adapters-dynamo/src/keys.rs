@@ -38,12 +38,18 @@ pub fn order_id_of(item: &HashMap<String, AttributeValue>) -> Option<String> {
 /// The outbox index's name.
 pub const OUTBOX_INDEX: &str = GSI2.name;
 
-/// The index attributes of an outbox entry under the single, unsharded
-/// partition orders written before sharding carry (the relay still reads
-/// it), marked at `marked_at`: each attribute's name and string value.
+/// The single, unsharded outbox partition orders written before sharding
+/// carry (the relay still reads it): the index's partition attribute and
+/// its value.
+pub const LEGACY_OUTBOX_PARTITION: (&str, &str) = (GSI2PK, OUTBOX);
+
+/// The index attributes of an outbox entry under
+/// [`LEGACY_OUTBOX_PARTITION`], marked at `marked_at`: each attribute's
+/// name and string value.
 pub fn legacy_outbox_entry(order_id: &str, marked_at: &str) -> [(&'static str, String); 2] {
+    let (partition, value) = LEGACY_OUTBOX_PARTITION;
     [
-        (GSI2PK, OUTBOX.to_owned()),
+        (partition, value.to_owned()),
         (GSI2SK, format!("{marked_at}#{order_id}")),
     ]
 }

@@ -139,9 +139,8 @@ impl Consumer {
         if (source, detail_type) == ("aws.events", "Scheduled Event") {
             return self.relay().await;
         }
-        let kind = (source == DETAIL_SOURCE)
-            .then(|| EventKind::parse(detail_type))
-            .flatten()
+        let kind = EventKind::parse(detail_type)
+            .filter(|_| source == DETAIL_SOURCE)
             .ok_or_else(|| {
                 ConsumeError::Malformed(format!("no handler for {detail_type:?} from {source:?}"))
             })?;

@@ -711,15 +711,14 @@ async fn the_relay_is_not_stalled_by_a_hundred_leftovers_ahead_of_a_marked_order
     let fn_events = events_function(dynamodb.endpoint(), &table, moto.endpoint(), &bus.name);
     let outcome = fn_events.handle(&scheduled()).await.expect("relay");
     let received = bus.received(1).await;
-    let [(legacy_pk, legacy_pk_value), _] =
-        adapters_dynamo::keys::legacy_outbox_entry(&marked_id, "");
+    let (legacy_pk, legacy_pk_value) = adapters_dynamo::keys::LEGACY_OUTBOX_PARTITION;
     let left = store
         .query()
         .table_name(&table)
         .index_name(adapters_dynamo::keys::OUTBOX_INDEX)
         .key_condition_expression("#pk = :pk")
         .expression_attribute_names("#pk", legacy_pk)
-        .expression_attribute_values(":pk", AttributeValue::S(legacy_pk_value))
+        .expression_attribute_values(":pk", AttributeValue::S(legacy_pk_value.to_owned()))
         .send()
         .await
         .expect("query the outbox")

@@ -167,14 +167,25 @@ pub(super) fn watch_invoke_url(function: &str) -> String {
 pub(super) const BENCH_ORDER: &str =
     r#"{"customerId":"BENCH","items":[{"productId":"PROD-A","quantity":1}]}"#;
 
+/// An HTTP/1.1 `POST path` of the JSON `body` to `host`, closing after
+/// the answer; `headers` are further header lines, each ending in CRLF.
+pub(super) fn post_request(host: &str, path: &str, headers: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// `POST /orders` through the local gateway as `token`'s caller; returns
 /// the new order's id.
 pub(super) fn place_one(base: &str, token: &str) -> Result<String> {
     let address = base.trim_start_matches("http://");
     let body = BENCH_ORDER;
-    let request = format!(
-        "POST /orders HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let request = post_request(
+        address,
+        "/orders",
+        &format!("Authorization: Bearer {token}\r\n"),
+        body,
     );
     let raw = exchange(address, &request)?;
     order_id_in(&raw, "\"orderId\":\"")
@@ -189,10 +200,7 @@ pub(super) fn place_one_by_invoke(function: &str) -> Result<String> {
     let address = url.trim_start_matches("http://");
     let (host, path) = address.split_once('/').unwrap_or((address, ""));
     let event = staff_event("POST", "/orders", Some(BENCH_ORDER));
-    let request = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
-        event.len()
-    );
+    let request = post_request(host, &format!("/{path}"), "", &event);
     let raw = exchange(host, &request)?;
     // The proxy response's body is a JSON string: its quotes are escaped.
     order_id_in(&raw, "\\\"orderId\\\":\\\"")

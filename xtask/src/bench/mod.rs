@@ -201,6 +201,15 @@ mod tests {
     }
 
     #[test]
+    fn a_post_request_carries_its_headers_and_the_bodys_length() {
+        assert_eq!(
+            post_request("h:1", "/orders", "Authorization: Bearer t\r\n", "{}"),
+            "POST /orders HTTP/1.1\r\nHost: h:1\r\nAuthorization: Bearer t\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        );
+    }
+
+    #[test]
     fn a_stages_own_run_figure_is_read() {
         let log = "Summary [ 10.9s] 46 tests run\n\n==> integration: build 1.5 s, run 12.0 s\n";
         assert_eq!(stage_run(log), Some(12.0));

@@ -106,14 +106,13 @@ pub(super) fn contract_suites(report: &mut Report) -> Result {
         "binary_id(adapters-dynamo::it)",
     ];
     cmd::run_with_env(&cargo, args, &[("DYNAMODB_LOCAL_PROVIDER", "embedded")])?;
+    crate::server::build_toolkit()?;
     let starting = Instant::now();
     let services = crate::services::Services::start(&[])?;
     let local_start = starting.elapsed().as_secs_f64();
     let endpoint = services
-        .env
-        .iter()
-        .find(|(k, _)| k == "DYNAMODB_ENDPOINT")
-        .map(|(_, v)| v.clone())
+        .endpoint("DYNAMODB_ENDPOINT")
+        .map(str::to_owned)
         .ok_or_else(|| Failed::new("the services named no DynamoDB endpoint"))?;
     let mut text = format!(
         "`cargo nextest run --workspace -E 'binary_id(adapters-dynamo::it)'` (the repository contract suite and \

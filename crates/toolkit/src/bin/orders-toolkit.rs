@@ -82,16 +82,6 @@ fn command_usage(command: &str) -> Option<String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
-    // `doctor`, `services` and `functions` take no flags: `--help` shows
-    // their lines of the usage instead of running them.
-    if let Some((command, rest)) = args.split_first()
-        && matches!(command.as_str(), "doctor" | "services" | "functions")
-        && rest.iter().any(|a| a == "--help" || a == "-h")
-        && let Some(usage) = command_usage(command)
-    {
-        let _ = std::io::stdout().write_all(usage.as_bytes());
-        return ExitCode::SUCCESS;
-    }
     match args.split_first() {
         Some((command, rest)) if command == "rule-test" => {
             let verdict = if toolkit::rule_test::wants_stage(rest) {
@@ -127,6 +117,16 @@ fn main() -> ExitCode {
         }
         Some((command, rest)) if command == "invoke" => invoke(rest, &root),
         Some((command, rest)) if command == "token" => token(rest, &root),
+        // `doctor`, `services` and `functions` take no flags: `--help`
+        // shows their lines of the usage instead of running them.
+        Some((command, rest))
+            if matches!(command.as_str(), "doctor" | "services" | "functions")
+                && rest.iter().any(|a| a == "--help" || a == "-h") =>
+        {
+            let usage = command_usage(command).unwrap_or_else(|| USAGE.to_owned());
+            let _ = std::io::stdout().write_all(usage.as_bytes());
+            ExitCode::SUCCESS
+        }
         Some((command, _)) if command == "doctor" => doctor(&root),
         Some((command, _)) if command == "services" => services(),
         Some((command, _)) if command == "functions" => functions(&root),
